@@ -1,0 +1,55 @@
+# Set-up and run targets. Needs only Python 3.11 and make.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export HOMICIDE_DATA_DIR ?= $(CURDIR)/data
+SCALE ?= tiny
+SEED ?= 1
+
+.PHONY: install demo test ui bench lint sample lock clean-data
+
+$(BIN)/activate: pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "uv>=0.5"
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $(BIN)/activate
+
+install: $(BIN)/activate
+
+# Write the committed sample deliveries into the landing folder and build the whole graph.
+demo: install
+	@bash scripts/ensure_key.sh
+	@. ./scripts/key_env.sh && mkdir -p "$(HOMICIDE_DATA_DIR)/landing" && \
+	  cp -R seeds/sample_deliveries/landing/. "$(HOMICIDE_DATA_DIR)/landing/" && \
+	  $(BIN)/homicide-assets build
+
+test: install
+	$(BIN)/python -m pytest -q homicide_assets_tests
+
+ui: install
+	@bash scripts/ensure_key.sh
+	@. ./scripts/key_env.sh && mkdir -p "$(HOMICIDE_DATA_DIR)" && \
+	  DAGSTER_HOME=$${DAGSTER_HOME:-$(HOMICIDE_DATA_DIR)/dagster_home} && mkdir -p $$DAGSTER_HOME && \
+	  DAGSTER_HOME=$$DAGSTER_HOME $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: install
+	@bash scripts/ensure_key.sh
+	@. ./scripts/key_env.sh && $(BIN)/python -m homicide_assets.bench --scale $(SCALE) --seed $(SEED)
+
+lint: install
+	$(BIN)/ruff check homicide_assets homicide_assets_tests
+
+# Regenerate the committed tiny sample (deterministic).
+sample: install
+	rm -rf seeds/sample_deliveries
+	$(BIN)/homicide-assets synth --scale tiny --seed 3 --out seeds/sample_deliveries
+
+# Re-resolve the lock file (needs uv in the venv).
+lock: install
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o requirements.lock
+
+clean-data:
+	rm -rf "$(HOMICIDE_DATA_DIR)"

@@ -1,0 +1,75 @@
+"""Where the platform keeps its data, read from the environment once.
+
+``HOMICIDE_DATA_DIR`` (default ``./data``) holds everything the platform reads and writes
+(``shared/design/outputs.md``). ``HOMICIDE_DATABASE_URL`` selects the SQL store (SQLite at
+``platform.db`` by default). ``DAGSTER_HOME`` defaults to ``<data dir>/dagster_home``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SEEDS_DIR = REPO_ROOT / "seeds"
+EXPECTATIONS_DIR = REPO_ROOT / "expectations"
+
+DATA_SUBDIRS = ("landing", "archive", "quarantine", "warehouse", "reports")
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """The folders of one data directory. Every path the platform writes is under ``root``."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> "DataDir":
+        return cls(Path(os.environ.get("HOMICIDE_DATA_DIR", "data")).resolve())
+
+    @property
+    def landing(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def archive(self) -> Path:
+        return self.root / "archive"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def database_path(self) -> Path:
+        return self.root / "platform.db"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.root / "dagster_home"
+
+    def database_url(self) -> str:
+        """``HOMICIDE_DATABASE_URL`` when set, else SQLite at ``platform.db``."""
+        return os.environ.get("HOMICIDE_DATABASE_URL") or f"sqlite:///{self.database_path}"
+
+    def ensure(self) -> "DataDir":
+        """Create the data directory layout (idempotent)."""
+        for name in DATA_SUBDIRS:
+            (self.root / name).mkdir(parents=True, exist_ok=True)
+        return self
+
+    def contains(self, path: Path) -> bool:
+        """True when ``path`` resolves inside the data directory (no ``..`` escapes)."""
+        try:
+            path.resolve().relative_to(self.root.resolve())
+        except ValueError:
+            return False
+        return True
