@@ -1,0 +1,738 @@
+"""Probabilistic person linkage with Splink: :func:`link_people` and its clustering helpers.
+
+Pure library code (no Dagster). It knows nothing about police forces or UK postcodes: it
+takes polars frames of people and returns scored pairs, so it works on any population.
+
+The model is a Fellegi-Sunter model trained unsupervised on the data being linked:
+
+- ``u`` probabilities by random sampling of record pairs (seeded, so reproducible);
+- ``m`` probabilities by expectation maximisation on blocked pairs (same date of birth;
+  same forename and surname; same identifier where there is one);
+- the prior (probability two random records match) from deterministic rules.
+
+Comparisons (each level is a plain-language label in :func:`link_people`'s evidence):
+
+- forename and surname: exact (with term-frequency adjustment, so "smith" counts for less
+  than "okonkwo"), Jaro-Winkler typos, nicknames from ``seeds/nicknames.csv`` ("bill" ~
+  "william"), shared name parts (hyphenated, double-barrelled and married surnames:
+  "smith-jones" ~ "jones"), initials;
+- date of birth: exact, day and month swapped, one keystroke, within a year;
+- postcode (any country's format): exact, same first part ("B23 6TJ" ~ "B23 7QX");
+- sex; and exact identifiers (``nhs_number`` by default): equal valid identifiers are
+  overwhelming evidence, different ones strong evidence against.
+
+Candidate pairs come from blocking rules (identifier; date of birth with a name initial;
+forename key and surname; postcode and surname), so the number of pairs scored grows far
+slower than the square of the records.
+
+Backends: DuckDB (default, in process) or Spark (``backend="spark"``, with a
+``spark_session``) for national scale; the model and rules are the same.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import unicodedata
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from homicide_assets.lib.settings import SEEDS_DIR
+
+logger = logging.getLogger(__name__)
+
+#: Pairs at or above this match probability are returned by :func:`link_people`.
+DEFAULT_THRESHOLD = 0.9
+#: Identifier columns compared exactly when present (a valid NHS number by default).
+DEFAULT_IDENTIFIERS: tuple[str, ...] = ("nhs_number",)
+NICKNAMES_PATH = SEEDS_DIR / "nicknames.csv"
+#: Values that mean "no name" rather than a name ("unknown" for an unidentified body).
+PLACEHOLDER_NAMES = frozenset(
+    {
+        "unknown",
+        "unk",
+        "nk",
+        "n k",
+        "not known",
+        "none",
+        "null",
+        "na",
+        "n a",
+        "x",
+        "xx",
+        "xxx",
+        "anon",
+        "anonymous",
+        "unidentified",
+    }
+)
+Backend = Literal["duckdb", "spark"]
+
+REQUIRED_COLUMNS = ("id", "forename", "surname", "date_of_birth")
+OPTIONAL_COLUMNS = ("postcode", "sex")
+
+
+# --------------------------------------------------------------------------------------
+# Reference data
+
+
+@lru_cache(maxsize=4)
+def load_nicknames(path: Path = NICKNAMES_PATH) -> dict[str, tuple[str, ...]]:
+    """Nickname or variant -> the formal names it stands for, from ``seeds/nicknames.csv``.
+
+    A name may stand for several formal names ("alex": alexander, alexandra). Formal names
+    are not listed against themselves.
+    """
+    out: dict[str, list[str]] = {}
+    with path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            name, formal = _fold(row["name"]), _fold(row["formal"])
+            if name and formal and name != formal:
+                out.setdefault(name, []).append(formal)
+    return {k: tuple(sorted(set(v))) for k, v in out.items()}
+
+
+def _fold(text: str | None) -> str:
+    """Lower case, accents removed, punctuation to spaces, one space between words."""
+    if text is None:
+        return ""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    text = text.replace("'", "").replace("\u2019", "")
+    text = "".join(ch if ch.isalnum() else " " for ch in text)
+    return " ".join(text.split())
+
+
+# --------------------------------------------------------------------------------------
+# Standardising people
+
+
+def _name_expr(col: str) -> pl.Expr:
+    """Polars expression folding a name as :func:`_fold` does (vectorised)."""
+    folded = (
+        pl.col(col)
+        .cast(pl.String)
+        .str.normalize("NFKD")
+        .str.replace_all(r"\p{M}", "")
+        .str.to_lowercase()
+        .str.replace_all(r"['\u2019]", "")
+        .str.replace_all(r"[^\p{L}\p{N}]+", " ")
+        .str.strip_chars()
+    )
+    return pl.when(folded.is_in(list(PLACEHOLDER_NAMES)) | (folded == "")).then(None).otherwise(folded)
+
+
+def standardise_people(
+    frame: pl.DataFrame, identifier_columns: Sequence[str] = DEFAULT_IDENTIFIERS
+) -> pl.DataFrame:
+    """The comparison features Splink sees, one row per input row, in input order.
+
+    ``frame`` needs ``forename``, ``surname`` and ``date_of_birth`` (a ``Date``, or ISO
+    text); ``postcode``, ``sex`` and the ``identifier_columns`` are used when present.
+    Names are folded (case, accents, punctuation); placeholder names such as "unknown"
+    become null; postcodes lose their spaces for exact comparison and keep their first
+    part (the UK outward code, when the format has one) for a partial match.
+    """
+    missing = [c for c in ("forename", "surname", "date_of_birth") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"people frame lacks required column(s) {missing}")
+    nick = load_nicknames()
+    nick_frame = pl.DataFrame(
+        {"_first": list(nick), "_formal": [list(v) for v in nick.values()]},
+        schema={"_first": pl.String, "_formal": pl.List(pl.String)},
+    )
+    dob = frame["date_of_birth"]
+    if dob.dtype == pl.String:
+        dob = dob.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
+    elif dob.dtype == pl.Datetime or isinstance(dob.dtype, pl.Datetime):
+        dob = dob.dt.date()
+    elif dob.dtype != pl.Date:
+        raise ValueError(f"date_of_birth must be a Date or ISO text, not {dob.dtype}")
+
+    out = frame.select(
+        _name_expr("forename").alias("forename"),
+        _name_expr("surname").alias("surname"),
+    ).with_columns(date_of_birth=dob)
+    out = out.with_columns(
+        pl.col("forename").str.split(" ").alias("forename_tokens"),
+        pl.col("surname").str.split(" ").alias("surname_tokens"),
+        pl.col("forename").str.slice(0, 1).alias("forename_initial"),
+        pl.col("surname").str.slice(0, 1).alias("surname_initial"),
+        pl.col("forename").str.split(" ").list.first().alias("_first"),
+        pl.col("surname").str.replace_all(" ", "").alias("surname_joined"),
+    )
+    out = out.join(nick_frame, on="_first", how="left", maintain_order="left")
+    # Every name a forename can stand for: its own words and, for a nickname, the formal
+    # names ("bill" -> {bill, william}); two forenames sharing one are a nickname match.
+    out = out.with_columns(
+        pl.when(pl.col("forename").is_null())
+        .then(None)
+        .otherwise(
+            pl.concat_list(
+                pl.col("forename_tokens"), pl.col("_formal").fill_null(pl.lit([], pl.List(pl.String)))
+            )
+            .list.unique()
+            .list.sort()
+        )
+        .alias("forename_names"),
+        # A blocking key shared by a nickname and its formal name ("bill", "william").
+        pl.coalesce(pl.col("_formal").list.first(), pl.col("_first")).alias("forename_key"),
+    ).drop("_first", "_formal")
+    swapped_ok = pl.col("date_of_birth").dt.day().le(12) & (
+        pl.col("date_of_birth").dt.day() != pl.col("date_of_birth").dt.month()
+    )
+    out = out.with_columns(
+        pl.col("date_of_birth").dt.strftime("%Y-%m-%d").alias("date_of_birth_text"),
+        pl.when(swapped_ok)
+        .then(
+            pl.date(
+                pl.col("date_of_birth").dt.year(),
+                pl.col("date_of_birth").dt.day(),
+                pl.col("date_of_birth").dt.month(),
+            )
+        )
+        .otherwise(None)
+        .alias("date_of_birth_swapped"),
+    )
+    if "postcode" in frame.columns:
+        pc = frame["postcode"].cast(pl.String).str.to_uppercase().str.strip_chars()
+        compact = pc.str.replace_all(r"[^0-9A-Z]", "")
+        first_part = pc.str.split(" ").list.first().str.replace_all(r"[^0-9A-Z]", "")
+        out = out.with_columns(
+            postcode=pl.when(compact == "").then(None).otherwise(compact),
+            # The part before the first space, when the format has one (UK outward code).
+            postcode_area=pl.when(pc.str.contains(" ")).then(first_part).otherwise(None),
+        )
+    else:
+        out = out.with_columns(postcode=pl.lit(None, pl.String), postcode_area=pl.lit(None, pl.String))
+    if "sex" in frame.columns:
+        sex = frame["sex"].cast(pl.String).str.to_lowercase().str.strip_chars()
+        sex = sex.replace({"male": "m", "man": "m", "female": "f", "woman": "f", "h": "m"})
+        out = out.with_columns(sex=pl.when(sex.is_in(["m", "f", "x"])).then(sex).otherwise(None))
+    else:
+        out = out.with_columns(sex=pl.lit(None, pl.String))
+    for ident in identifier_columns:
+        if ident in frame.columns:
+            v = frame[ident].cast(pl.String).str.replace_all(r"\s", "")
+            out = out.with_columns(pl.when(v == "").then(None).otherwise(v).alias(ident))
+        else:
+            out = out.with_columns(pl.lit(None, pl.String).alias(ident))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# The Splink model
+
+
+def _comparisons(identifiers: Sequence[str], present: set[str]) -> list[Any]:
+    """Splink comparisons for the columns that carry information."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    forename = cl.CustomComparison(
+        output_column_name="forename",
+        comparison_description="forename",
+        comparison_levels=[
+            cll.NullLevel("forename"),
+            cll.ExactMatchLevel("forename").configure(
+                tf_adjustment_column="forename", m_probability=0.8, label_for_charts="same forename"
+            ),
+            cll.JaroWinklerLevel("forename", 0.92).configure(
+                m_probability=0.06, label_for_charts="forename typo"
+            ),
+            cll.ArrayIntersectLevel("forename_names", 1).configure(
+                m_probability=0.06, label_for_charts="forename nickname or shared part"
+            ),
+            cll.CustomLevel(
+                "(length(forename_l) = 1 or length(forename_r) = 1) "
+                "and forename_initial_l = forename_initial_r"
+            ).configure(m_probability=0.02, label_for_charts="forename initial only"),
+            cll.JaroWinklerLevel("forename", 0.8).configure(
+                m_probability=0.02, label_for_charts="forename similar"
+            ),
+            cll.ElseLevel().configure(m_probability=0.04, label_for_charts="forename differs"),
+        ],
+    )
+    surname = cl.CustomComparison(
+        output_column_name="surname",
+        comparison_description="surname",
+        comparison_levels=[
+            cll.NullLevel("surname"),
+            cll.ExactMatchLevel("surname").configure(
+                tf_adjustment_column="surname", m_probability=0.85, label_for_charts="same surname"
+            ),
+            cll.CustomLevel("surname_joined_l = surname_joined_r").configure(
+                m_probability=0.01, label_for_charts="surname spacing or hyphen"
+            ),
+            cll.JaroWinklerLevel("surname", 0.92).configure(
+                m_probability=0.05, label_for_charts="surname typo"
+            ),
+            cll.ArrayIntersectLevel("surname_tokens", 1).configure(
+                m_probability=0.03, label_for_charts="surname shares a part (hyphenated or married)"
+            ),
+            cll.JaroWinklerLevel("surname", 0.8).configure(
+                m_probability=0.02, label_for_charts="surname similar"
+            ),
+            cll.ElseLevel().configure(m_probability=0.04, label_for_charts="surname differs"),
+        ],
+    )
+    dob = cl.CustomComparison(
+        output_column_name="date_of_birth",
+        comparison_description="date of birth",
+        comparison_levels=[
+            cll.NullLevel("date_of_birth"),
+            cll.ExactMatchLevel("date_of_birth").configure(
+                m_probability=0.85, label_for_charts="same date of birth"
+            ),
+            cll.CustomLevel("date_of_birth_swapped_l = date_of_birth_r").configure(
+                m_probability=0.03, label_for_charts="date of birth day and month swapped"
+            ),
+            cll.DamerauLevenshteinLevel("date_of_birth_text", 1).configure(
+                m_probability=0.05, label_for_charts="date of birth one keystroke apart"
+            ),
+            cll.AbsoluteDateDifferenceLevel(
+                "date_of_birth", threshold=1, metric="year", input_is_string=False
+            ).configure(m_probability=0.03, label_for_charts="date of birth within a year"),
+            cll.ElseLevel().configure(m_probability=0.04, label_for_charts="date of birth differs"),
+        ],
+    )
+    comparisons = [forename, surname, dob]
+    if "postcode" in present:
+        comparisons.append(
+            cl.CustomComparison(
+                output_column_name="postcode",
+                comparison_description="postcode",
+                comparison_levels=[
+                    cll.NullLevel("postcode"),
+                    cll.ExactMatchLevel("postcode").configure(
+                        m_probability=0.6, label_for_charts="same postcode"
+                    ),
+                    cll.ExactMatchLevel("postcode_area").configure(
+                        m_probability=0.15, label_for_charts="same postcode area"
+                    ),
+                    cll.ElseLevel().configure(m_probability=0.25, label_for_charts="postcode differs"),
+                ],
+            )
+        )
+    if "sex" in present:
+        comparisons.append(
+            cl.CustomComparison(
+                output_column_name="sex",
+                comparison_description="sex",
+                comparison_levels=[
+                    cll.NullLevel("sex"),
+                    cll.ExactMatchLevel("sex").configure(m_probability=0.97, label_for_charts="same sex"),
+                    cll.ElseLevel().configure(m_probability=0.03, label_for_charts="sex differs"),
+                ],
+            )
+        )
+    for ident in identifiers:
+        if ident in present:
+            label = ident.replace("_", " ")
+            comparisons.append(
+                cl.CustomComparison(
+                    output_column_name=ident,
+                    comparison_description=label,
+                    comparison_levels=[
+                        cll.NullLevel(ident),
+                        cll.ExactMatchLevel(ident).configure(
+                            m_probability=0.99, label_for_charts=f"same {label}"
+                        ),
+                        cll.ElseLevel().configure(m_probability=0.01, label_for_charts=f"{label} differs"),
+                    ],
+                )
+            )
+    return comparisons
+
+
+def _prediction_rules(identifiers: Sequence[str], present: set[str]) -> list[Any]:
+    from splink import block_on
+
+    rules = [block_on(i) for i in identifiers if i in present]
+    rules += [
+        block_on("date_of_birth", "forename_initial"),
+        block_on("date_of_birth", "surname_initial"),
+        block_on("forename_key", "surname"),
+        block_on("forename_key", "surname_joined"),
+    ]
+    if "postcode" in present:
+        rules.append(block_on("postcode", "surname_initial"))
+    return rules
+
+
+@dataclass
+class LinkageRun:
+    """What one Splink run produced: scored pairs and the model that scored them."""
+
+    pairs: pl.DataFrame
+    model: dict[str, Any]
+    level_labels: dict[str, dict[int, str]] = field(default_factory=dict)
+    training_notes: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def _quiet_splink():
+    logger_ = logging.getLogger("splink")
+    before = logger_.level
+    logger_.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger_.setLevel(before)
+
+
+def _database_api(backend: Backend, spark_session: Any | None):
+    if backend == "duckdb":
+        import duckdb
+        from splink import DuckDBAPI
+
+        con = duckdb.connect(":memory:")
+        con.execute("SET preserve_insertion_order = false")
+        return DuckDBAPI(connection=con)
+    if backend == "spark":
+        from splink.backends.spark import SparkAPI
+
+        if spark_session is None:
+            from pyspark.sql import SparkSession  # optional dependency, national scale only
+
+            spark_session = SparkSession.builder.appName("homicide_assets.linkage").getOrCreate()
+        return SparkAPI(spark_session=spark_session)
+    raise ValueError(f"unknown linkage backend {backend!r}: use 'duckdb' or 'spark'")
+
+
+def _register(db_api, frame: pl.DataFrame, name: str, backend: Backend):
+    if backend == "spark":
+        spark = db_api.spark
+        return db_api.register(spark.createDataFrame(frame.to_pandas()), table_name=name)
+    return db_api.register(frame.to_arrow(), table_name=name)
+
+
+def _informative(features: list[pl.DataFrame], column: str, link: bool) -> bool:
+    counts = [f[column].drop_nulls().len() for f in features]
+    return all(c > 0 for c in counts) if link else sum(counts) >= 2
+
+
+def run_splink(
+    features: list[pl.DataFrame],
+    *,
+    identifiers: Sequence[str] = DEFAULT_IDENTIFIERS,
+    threshold: float = DEFAULT_THRESHOLD,
+    backend: Backend = "duckdb",
+    spark_session: Any | None = None,
+    seed: int = 20260105,
+    max_pairs_u: float = 2e6,
+    deterministic_recall: float = 0.7,
+    keep_columns: Sequence[str] = (),
+) -> LinkageRun:
+    """Train and run the person model on standardised frames (:func:`standardise_people`).
+
+    One frame dedupes; two frames link (``link_only``). Each frame needs an integer
+    ``unique_id``. Returns pairs at or above ``threshold`` with ``unique_id_l``,
+    ``unique_id_r``, ``source_dataset_l``, ``source_dataset_r``, ``match_weight``,
+    ``match_probability`` and one ``gamma_<comparison>`` column per comparison, plus
+    ``<column>_l``/``<column>_r`` for each of ``keep_columns``.
+    """
+    from splink import Linker, SettingsCreator, block_on
+
+    link = len(features) == 2
+    optional = ["postcode", "sex", *identifiers]
+    present = {c for c in optional if _informative(features, c, link)}
+    identifiers = [i for i in identifiers if i in present]
+    notes: list[str] = []
+    n_records = sum(f.height for f in features)
+    if link:
+        total_pairs = features[0].height * features[1].height
+    else:
+        total_pairs = n_records * (n_records - 1) / 2
+    empty = pl.DataFrame(
+        schema={
+            "unique_id_l": pl.Int64,
+            "unique_id_r": pl.Int64,
+            "source_dataset_l": pl.String,
+            "source_dataset_r": pl.String,
+            "match_weight": pl.Float64,
+            "match_probability": pl.Float64,
+        }
+    )
+    if total_pairs == 0:
+        return LinkageRun(empty, {}, {}, ["nothing to compare"])
+
+    settings = SettingsCreator(
+        link_type="link_only" if link else "dedupe_only",
+        comparisons=_comparisons(identifiers, present),
+        blocking_rules_to_generate_predictions=_prediction_rules(identifiers, present),
+        retain_matching_columns=True,
+        retain_intermediate_calculation_columns=True,
+        additional_columns_to_retain=list(keep_columns),
+        max_iterations=20,
+        em_convergence=1e-4,
+    )
+    db_api = _database_api(backend, spark_session)
+    names = ["left", "right"] if link else ["people"]
+    sdfs = [_register(db_api, f, n, backend) for f, n in zip(features, names, strict=True)]
+    with _quiet_splink():
+        linker = Linker(sdfs if link else sdfs[0], settings, log_level=None)
+        deterministic = [block_on("forename", "surname", "date_of_birth")]
+        deterministic += [block_on(i) for i in identifiers]
+        try:
+            linker.training.estimate_probability_two_random_records_match(
+                deterministic, recall=deterministic_recall
+            )
+        except ValueError:
+            linker.training.estimate_probability_two_random_records_match(deterministic, recall=1.0)
+        lam = linker._settings_obj._probability_two_random_records_match
+        # No exact duplicates at all: fall back on one match per record's worth of pairs.
+        floor = min(0.5, max(1.0 / max(total_pairs, 1), 1e-9))
+        if not lam or lam <= 0:
+            linker._settings_obj._probability_two_random_records_match = floor
+            notes.append("prior fell back to one match per record")
+        linker.training.estimate_u_using_random_sampling(
+            max_pairs=max_pairs_u, seed=seed, min_count_per_level=None, num_chunks=1
+        )
+        em_rules = [block_on("date_of_birth"), block_on("forename", "surname")]
+        em_rules += [block_on(i) for i in identifiers]
+        for rule in em_rules:
+            try:
+                linker.training.estimate_parameters_using_expectation_maximisation(
+                    rule, estimate_without_term_frequencies=True, max_pairs=2e6
+                )
+            except Exception as exc:  # too few pairs under this rule to train on
+                notes.append(
+                    f"EM skipped for {rule.get_blocking_rule('duckdb').blocking_rule_sql}: "
+                    f"{type(exc).__name__}"
+                )
+        predictions = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
+        pairs = pl.from_arrow(predictions.as_pyarrow_table())
+        model = linker.misc.save_model_to_json()
+    labels = level_labels(linker)
+    gamma_cols = [c for c in pairs.columns if c.startswith("gamma_")]
+    keep = [f"{c}_{s}" for c in keep_columns for s in ("l", "r")]
+    if "source_dataset_l" not in pairs.columns:
+        pairs = pairs.with_columns(source_dataset_l=pl.lit(names[0]), source_dataset_r=pl.lit(names[0]))
+    pairs = pairs.select(
+        pl.col("unique_id_l").cast(pl.Int64),
+        pl.col("unique_id_r").cast(pl.Int64),
+        "source_dataset_l",
+        "source_dataset_r",
+        "match_weight",
+        "match_probability",
+        *gamma_cols,
+        *keep,
+    )
+    return LinkageRun(pairs, model, labels, notes)
+
+
+def level_labels(linker) -> dict[str, dict[int, str]]:
+    """``{comparison output column: {comparison vector value: label}}`` of a trained linker."""
+    out: dict[str, dict[int, str]] = {}
+    for comparison in linker._settings_obj.comparisons:
+        levels = {}
+        for level in comparison.comparison_levels:
+            levels[level.comparison_vector_value] = "null" if level.is_null_level else level.label_for_charts
+        out[comparison.output_column_name] = levels
+    return out
+
+
+def evidence_expr(labels: dict[str, dict[int, str]]) -> pl.Expr:
+    """A polars expression giving each scored pair its evidence in words.
+
+    "same forename; surname typo; date of birth day and month swapped" - null comparisons
+    are left out.
+    """
+    parts = []
+    for column, mapping in labels.items():
+        gamma = f"gamma_{column}"
+        keyed = {k: v for k, v in mapping.items() if v != "null"}
+        parts.append(pl.col(gamma).replace_strict(keyed, default=None, return_dtype=pl.String))
+    if not parts:
+        return pl.lit("", pl.String)
+    return pl.concat_str(parts, separator="; ", ignore_nulls=True)
+
+
+# --------------------------------------------------------------------------------------
+# Public API
+
+
+def _check_people(frame: pl.DataFrame, name: str) -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} frame lacks required column(s) {missing}; needs {list(REQUIRED_COLUMNS)}")
+    if frame["id"].null_count():
+        raise ValueError(f"{name} frame has null ids")
+    if frame["id"].n_unique() != frame.height:
+        raise ValueError(f"{name} frame has duplicate ids: each row needs its own id")
+
+
+def link_people(
+    left: pl.DataFrame,
+    right: pl.DataFrame | None = None,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    backend: Backend = "duckdb",
+    spark_session: Any | None = None,
+    identifier_columns: Sequence[str] = DEFAULT_IDENTIFIERS,
+    seed: int = 20260105,
+    with_evidence: bool = False,
+) -> pl.DataFrame:
+    """Find records of the same person: dedupe ``left``, or link ``left`` to ``right``.
+
+    Args:
+        left, right: polars frames with ``id`` (unique within the frame), ``forename``,
+            ``surname``, ``date_of_birth`` (``Date`` or ISO text) and optionally
+            ``postcode`` (any country's format), ``sex`` and ``nhs_number`` (or the
+            other ``identifier_columns``). Without ``right``, ``left`` is deduplicated.
+        threshold: keep pairs whose match probability is at least this (default
+            :data:`DEFAULT_THRESHOLD`, 0.9).
+        backend: ``"duckdb"`` (default, in process) or ``"spark"`` for very large data
+            (needs ``pyspark`` and Splink's Spark extras; pass ``spark_session`` or one
+            is created).
+        identifier_columns: columns holding identifiers that are compared exactly (equal
+            values are near-certain matches, different values strong evidence against).
+        seed: seed of the random sampling that estimates ``u``; same inputs and seed
+            give the same output.
+        with_evidence: also return ``match_weight`` and ``evidence`` (the comparison
+            levels in words, e.g. "forename nickname or shared part; same surname").
+
+    Returns:
+        A polars frame ``id_l``, ``id_r``, ``match_probability`` (plus ``match_weight``
+        and ``evidence`` when asked), one row per predicted match, highest probability
+        first. When deduplicating, ``id_l`` and ``id_r`` are both ids of ``left``; when
+        linking, ``id_l`` is from ``left`` and ``id_r`` from ``right``.
+
+    The model is trained unsupervised on the frames themselves, so very small frames
+    (tens of rows) give rougher estimates than thousands of rows.
+    """
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be between 0 and 1, not {threshold}")
+    _check_people(left, "left")
+    frames = [left]
+    if right is not None:
+        _check_people(right, "right")
+        frames.append(right)
+    features = [
+        standardise_people(f, identifier_columns)
+        .with_row_index("unique_id")
+        .with_columns(pl.col("unique_id").cast(pl.Int64))
+        for f in frames
+    ]
+    run = run_splink(
+        features,
+        identifiers=identifier_columns,
+        threshold=threshold,
+        backend=backend,
+        spark_session=spark_session,
+        seed=seed,
+    )
+    pairs = run.pairs
+    ids = [f["id"] for f in frames]
+    id_dtype = ids[0].dtype
+    if right is not None and ids[1].dtype != id_dtype:
+        id_dtype = pl.String
+    lookup = {
+        name: pl.DataFrame(
+            {"unique_id": pl.arange(0, s.len(), eager=True).cast(pl.Int64), "id": s.cast(id_dtype)}
+        )
+        for name, s in zip(["left", "right"] if right is not None else ["people"], ids, strict=True)
+    }
+    if right is not None:
+        # Splink orders each pair by dataset name; put the left frame's record on the left.
+        flip = pl.col("source_dataset_l") != "left"
+        pairs = pairs.with_columns(
+            pl.when(flip).then(pl.col("unique_id_r")).otherwise(pl.col("unique_id_l")).alias("unique_id_l"),
+            pl.when(flip).then(pl.col("unique_id_l")).otherwise(pl.col("unique_id_r")).alias("unique_id_r"),
+        )
+        left_ids, right_ids = lookup["left"], lookup["right"]
+    else:
+        left_ids = right_ids = lookup["people"]
+    if with_evidence:
+        pairs = pairs.with_columns(evidence=evidence_expr(run.level_labels))
+    out = (
+        pairs.join(left_ids.rename({"unique_id": "unique_id_l", "id": "id_l"}), on="unique_id_l")
+        .join(right_ids.rename({"unique_id": "unique_id_r", "id": "id_r"}), on="unique_id_r")
+        .sort(["match_probability", "id_l", "id_r"], descending=[True, False, False])
+    )
+    cols = ["id_l", "id_r", "match_probability"]
+    if with_evidence:
+        cols += ["match_weight", "evidence"]
+    return out.select(cols)
+
+
+def cluster_pairs(
+    ids: pl.Series | Sequence[Any],
+    pairs: pl.DataFrame,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> pl.DataFrame:
+    """Connected components of the pairs at or above ``threshold``, with Splink's solver.
+
+    Args:
+        ids: every record id (records with no pair become clusters of one).
+        pairs: ``id_l``, ``id_r``, ``match_probability`` (e.g. from :func:`link_people`).
+
+    Returns:
+        ``id``, ``cluster_id`` (the smallest id in the cluster, so the same pairs always
+        give the same cluster ids), ``cluster_size``.
+    """
+    from splink import DuckDBAPI
+    from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+    ids = pl.Series("id", ids) if not isinstance(ids, pl.Series) else ids.rename("id")
+    if ids.n_unique() != ids.len():
+        raise ValueError("cluster_pairs needs unique ids")
+    text_ids = ids.cast(pl.String)
+    nodes = pl.DataFrame({"id": text_ids})
+    edges = pairs.select(
+        pl.col("id_l").cast(pl.String),
+        pl.col("id_r").cast(pl.String),
+        pl.col("match_probability").cast(pl.Float64),
+    ).filter(pl.col("match_probability") >= threshold)
+    with _quiet_splink():
+        db_api = DuckDBAPI()
+        cc = cluster_pairwise_predictions_at_threshold(
+            nodes.to_arrow(),
+            edges.to_arrow(),
+            db_api=db_api,
+            node_id_column_name="id",
+            edge_id_column_name_left="id_l",
+            edge_id_column_name_right="id_r",
+            threshold_match_probability=threshold,
+        )
+        clusters = pl.from_arrow(cc.as_pyarrow_table()).select(
+            pl.col("id").cast(pl.String), pl.col("cluster_id").cast(pl.String)
+        )
+    # Splink names a cluster after one of its members; use the smallest so it is stable.
+    clusters = clusters.with_columns(pl.col("id").min().over("cluster_id").alias("cluster_id"))
+    clusters = clusters.with_columns(pl.len().over("cluster_id").alias("cluster_size").cast(pl.Int64))
+    original = pl.DataFrame({"id": ids, "_text": text_ids})
+    out = original.join(clusters, left_on="_text", right_on="id", how="left").drop("_text")
+    lookup = dict(zip(text_ids.to_list(), ids.to_list(), strict=True))
+    return out.with_columns(pl.col("cluster_id").replace_strict(lookup, return_dtype=ids.dtype)).select(
+        "id", "cluster_id", "cluster_size"
+    )
+
+
+def dedupe_people(
+    people: pl.DataFrame,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    **link_kwargs: Any,
+) -> pl.DataFrame:
+    """``people`` with ``cluster_id`` and ``cluster_size``: one cluster per person found.
+
+    Runs :func:`link_people` on ``people`` alone, then :func:`cluster_pairs`.
+    """
+    pairs = link_people(people, threshold=threshold, **link_kwargs)
+    clusters = cluster_pairs(people["id"], pairs, threshold=threshold)
+    return people.join(clusters, on="id", how="left", maintain_order="left")
+
+
+def match_weight_to_probability(weight: float) -> float:
+    """Convert a Splink match weight (log2 Bayes factor) to a probability."""
+    return 1.0 / (1.0 + math.pow(2.0, -weight))
