@@ -60,6 +60,10 @@ class DataDir:
         """``HOMICIDE_DATABASE_URL`` when set, else SQLite at ``platform.db``."""
         return os.environ.get("HOMICIDE_DATABASE_URL") or f"sqlite:///{self.database_path}"
 
+    def warehouse_file(self, key_path: list[str] | tuple[str, ...], partition: str | None = None) -> Path:
+        """Parquet file of an asset (or one partition of it) under ``warehouse/``."""
+        return warehouse_file(self.warehouse, key_path, partition)
+
     def ensure(self) -> "DataDir":
         """Create the data directory layout (idempotent)."""
         for name in DATA_SUBDIRS:
@@ -73,3 +77,9 @@ class DataDir:
         except ValueError:
             return False
         return True
+
+
+def warehouse_file(base: Path | str, key_path: list[str] | tuple[str, ...], partition: str | None = None) -> Path:
+    """``<base>/<key path>.parquet``, or ``<base>/<key path>/<partition>.parquet``."""
+    folder = Path(base).joinpath(*key_path)
+    return folder / f"{partition}.parquet" if partition is not None else folder.with_suffix(".parquet")

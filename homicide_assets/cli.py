@@ -1,0 +1,166 @@
+"""``homicide-assets``: build the graph from the landing folder, generate synthetic data, read the ledger."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from homicide_assets.lib.settings import DataDir
+
+#: Seconds between the two looks at landing (a file must be unchanged across both).
+BUILD_LOOK_INTERVAL_SECONDS = 1.0
+
+
+def _prepare_environment() -> DataDir:
+    data_dir = DataDir.from_env().ensure()
+    os.environ["HOMICIDE_DATA_DIR"] = str(data_dir.root)
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(data_dir.dagster_home)))
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        # embedded default: SQLite storage in DAGSTER_HOME; no usage statistics leave the force
+        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    return data_dir
+
+
+def take_landing(data_dir: DataDir, interval: float = BUILD_LOOK_INTERVAL_SECONDS):
+    """Two looks at landing, as the sensor makes, then receive the files that held still."""
+    from homicide_assets.lib.landing import look, receive
+    from homicide_assets.lib.registry import default_registry
+
+    first = look(data_dir, {})
+    if first.pending:
+        time.sleep(interval)
+    second = look(data_dir, first.cursor)
+    return receive(data_dir, default_registry(), second.ready), second.pending
+
+
+def pending_deliveries(data_dir: DataDir) -> dict[str, list[str]]:
+    """Delivery ids per feed that were received but not yet parsed into raw partitions."""
+    from sqlmodel import select
+
+    from homicide_assets.lib.store import session_scope
+    from homicide_assets.lib.store.ingest import Delivery
+
+    with session_scope(data_dir.database_url()) as s:
+        rows = s.exec(select(Delivery).where(Delivery.status == "received").order_by(Delivery.id)).all()
+    out: dict[str, list[str]] = {}
+    for d in rows:
+        out.setdefault(d.feed, []).append(d.delivery_id)
+    return out
+
+
+def run_build(quiet: bool = False) -> dict:
+    """Take everything in landing, parse each new delivery, then materialise the whole graph."""
+    data_dir = _prepare_environment()
+    from dagster import DagsterInstance
+
+    from homicide_assets.definitions import defs
+    from homicide_assets.defs.ingest.partitions import DELIVERY_PARTITIONS
+
+    say = (lambda *a: None) if quiet else print
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    outcome, still_pending = take_landing(data_dir)
+    timings["receive_seconds"] = time.perf_counter() - t0
+    say(f"landing: {len(outcome.accepted)} new deliveries, {len(outcome.duplicates)} identical re-deliveries "
+        f"(no-op), {len(outcome.quarantined)} quarantined by name or agreement"
+        + (f", {still_pending} still being written (left for the next build)" if still_pending else ""))
+    instance = DagsterInstance.get()
+    t1 = time.perf_counter()
+    failed: list[str] = []
+    for feed, ids in pending_deliveries(data_dir).items():
+        partitions = DELIVERY_PARTITIONS[feed]
+        known = set(instance.get_dynamic_partitions(partitions.name))
+        new = [i for i in ids if i not in known]
+        if new:
+            instance.add_dynamic_partitions(partitions.name, new)
+        order = instance.get_dynamic_partitions(partitions.name)
+        positions = sorted(order.index(i) for i in ids)
+        job = defs.resolve_job_def(f"ingest_{feed}")
+        if len(positions) == 1:
+            result = job.execute_in_process(instance=instance, partition_key=order[positions[0]],
+                                            raise_on_error=False)
+        else:
+            result = job.execute_in_process(
+                instance=instance, raise_on_error=False,
+                tags={"dagster/asset_partition_range_start": order[positions[0]],
+                      "dagster/asset_partition_range_end": order[positions[-1]]},
+            )
+        if not result.success:
+            failed.append(f"ingest_{feed}")
+    timings["ingest_seconds"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    result = defs.resolve_job_def("refresh_all").execute_in_process(instance=instance, raise_on_error=False)
+    if not result.success:
+        failed.append("refresh_all")
+    timings["refresh_seconds"] = time.perf_counter() - t2
+    summary = {"data_dir": str(data_dir.root), "failed_jobs": failed, **timings,
+               "accepted": len(outcome.accepted), "duplicates": len(outcome.duplicates),
+               "quarantined_files": len(outcome.quarantined)}
+    _print_outputs(data_dir, say)
+    if failed:
+        say(f"FAILED: {', '.join(failed)} (see the run logs in the Dagster UI: make ui)")
+    return summary
+
+
+def _print_outputs(data_dir: DataDir, say) -> None:
+    reports = sorted(data_dir.reports.glob("*/death_investigations_report.html"))
+    say("outputs:")
+    say(f"  data directory : {data_dir.root}")
+    say(f"  warehouse      : {data_dir.warehouse}")
+    say(f"  quarantine     : {data_dir.quarantine}")
+    say(f"  ledger         : {data_dir.database_url()} (homicide-assets ledger)")
+    if reports:
+        say(f"  report         : {reports[-1]}")
+        partner = reports[-1].with_name("partner_edition.html")
+        if partner.exists():
+            say(f"  partner edition: {partner}")
+    say(f"  dagster home   : {os.environ['DAGSTER_HOME']} (make ui to browse runs)")
+
+
+def print_ledger() -> int:
+    data_dir = _prepare_environment()
+    from sqlmodel import select
+
+    from homicide_assets.lib.store import session_scope
+    from homicide_assets.lib.store.ingest import Delivery, Receipt
+
+    with session_scope(data_dir.database_url()) as s:
+        deliveries = s.exec(select(Delivery).order_by(Delivery.id)).all()
+        receipts = s.exec(select(Receipt).where(Receipt.outcome != "accepted").order_by(Receipt.id)).all()
+    print(f"{'delivery_id':58} {'status':12} {'read':>7} {'staged':>7} {'quar.':>6} {'super.':>6}  sha256")
+    for d in deliveries:
+        print(f"{d.delivery_id:58} {d.status:12} {d.rows_read or 0:>7} {d.rows_staged or 0:>7} "
+              f"{d.rows_quarantined or 0:>6} {d.rows_superseded or 0:>6}  {d.sha256[:16]}")
+    for r in receipts:
+        print(f"receipt {r.file_name}: {r.outcome} ({r.reason})")
+    print(f"{len(deliveries)} deliveries, {len(receipts)} receipts not accepted")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="homicide-assets", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("build", help="take everything in $HOMICIDE_DATA_DIR/landing and materialise the whole graph")
+    sub.add_parser("synth", help="generate synthetic partner deliveries (see: homicide-assets synth --help)",
+                   add_help=False)
+    sub.add_parser("ledger", help="list every delivery received, with row counts")
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "synth":
+        from homicide_assets.synth import main as synth_main
+
+        return synth_main(rest)
+    if rest:
+        parser.error(f"unrecognised arguments: {' '.join(rest)}")
+    if args.command == "ledger":
+        return print_ledger()
+    summary = run_build()
+    return 1 if summary["failed_jobs"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
