@@ -50,7 +50,7 @@ defs = Definitions(
     jobs=[*ingest_jobs, refresh_job],
     resources={
         "platform": platform,
-        "warehouse_io_manager": WarehouseIOManager(base_dir=str(data_dir.warehouse)),
+        "warehouse_io_manager": WarehouseIOManager(platform=platform),
     },
     # Steps are light and many: one process avoids ~4 s of start-up per step.
     executor=in_process_executor,

@@ -4,14 +4,13 @@ Configuration comes from the environment through ``EnvVar`` in ``definitions.py`
 classes never read the environment themselves.
 """
 
-from __future__ import annotations
 
 import os
 import uuid
 from pathlib import Path
 
 import polars as pl
-from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, OutputContext
+from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, OutputContext, ResourceDependency
 
 from homicide_assets.lib.registry import Registry, load_registry
 from homicide_assets.lib.settings import SEEDS_DIR, DataDir, warehouse_file
@@ -57,7 +56,11 @@ class WarehouseIOManager(ConfigurableIOManager):
     partition key. Loading several partitions concatenates them.
     """
 
-    base_dir: str
+    platform: ResourceDependency[PlatformResource]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.platform.paths().warehouse
 
     @staticmethod
     def asset_path(base_dir: str | Path, key_path: list[str], partition: str | None = None) -> Path:
