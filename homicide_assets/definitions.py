@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import warnings
 
 from dagster import AssetKey, AssetSelection, Definitions, EnvVar, define_asset_job, in_process_executor
-
-warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy`", category=Warning)
 
 from homicide_assets.defs.ingest import partner_delivery_sensor, raw_assets, staged_assets
 from homicide_assets.lib.feeds import FEED_NAMES

@@ -10,7 +10,13 @@ import uuid
 from pathlib import Path
 
 import polars as pl
-from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, OutputContext, ResourceDependency
+from dagster import (
+    ConfigurableIOManager,
+    ConfigurableResource,
+    InputContext,
+    OutputContext,
+    ResourceDependency,
+)
 
 from homicide_assets.lib.registry import Registry, load_registry
 from homicide_assets.lib.settings import SEEDS_DIR, DataDir, warehouse_file

@@ -1,6 +1,8 @@
 """``raw/<feed>`` (one partition per delivery) and ``staged/<feed>`` for every feed."""
 
 
+import warnings
+
 import polars as pl
 from dagster import (
     AssetExecutionContext,
@@ -20,6 +22,10 @@ from homicide_assets.lib.ingest import parse_archived_delivery, stage_and_record
 from homicide_assets.resources import PlatformResource
 
 OWNERS = ["team:force-data-engineering"]
+
+# A single run over many new deliveries (BackfillPolicy.single_run) is what keeps a large
+# build fast; the parameter is marked beta in Dagster 1.13 and warns on every import.
+warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy`", category=Warning)
 
 
 def _preview(frame: pl.DataFrame, columns: list[str], n: int = 5) -> MetadataValue:

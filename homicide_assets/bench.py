@@ -1,0 +1,171 @@
+"""``make bench``: one JSON line of measured figures per run.
+
+Each measured step runs in its own Python process so its wall time and peak resident
+memory (``ru_maxrss``) belong to it alone:
+
+1. ``synth``: generate the synthetic deliveries at ``--scale`` (sizes, seconds, peak RSS);
+2. ``dagster``: ``homicide-assets build`` on a fresh data directory (the full graph through
+   a real Dagster instance), with per-stage seconds from the run's step events;
+3. ``plain``: the same ``lib`` functions called from plain Python, no Dagster, on another
+   fresh copy of the same deliveries. The ratio of 2 to 3 is Dagster's overhead.
+
+Later stages add their own figures to the line (see :data:`EXTRA_FIGURES`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(".bench")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _run_step(step: str, *args: str, env: dict | None = None) -> dict:
+    """Run one measured step in a child process; it prints one JSON object last."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "homicide_assets.bench", "--step", step, *args],
+        capture_output=True, text=True, env={**os.environ, **(env or {})},
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench step {step} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+def step_synth(scale: str, seed: int, out: Path) -> dict:
+    from homicide_assets.synth import main as synth_main
+
+    t0 = time.perf_counter()
+    code = synth_main(["--scale", scale, "--seed", str(seed), "--out", str(out)])
+    wall = time.perf_counter() - t0
+    files = [p for p in (out / "landing").rglob("*") if p.is_file()]
+    return {"exit": code, "seconds": round(wall, 2), "peak_rss_mb": round(_peak_rss_mb(), 1),
+            "files": len(files), "bytes": sum(p.stat().st_size for p in files)}
+
+
+def step_dagster(data: Path) -> dict:
+    os.environ["HOMICIDE_DATA_DIR"] = str(data)
+    os.environ.pop("DAGSTER_HOME", None)
+    from homicide_assets.cli import run_build
+
+    t0 = time.perf_counter()
+    summary = run_build(quiet=True)
+    wall = time.perf_counter() - t0
+    return {"seconds": round(wall, 2), "peak_rss_mb": round(_peak_rss_mb(), 1),
+            "stages": _stage_seconds(data), **{k: summary[k] for k in ("failed_jobs", "accepted")},
+            "receive_seconds": round(summary["receive_seconds"], 2),
+            "ingest_seconds": round(summary["ingest_seconds"], 2),
+            "refresh_seconds": round(summary["refresh_seconds"], 2)}
+
+
+def _stage_seconds(data: Path) -> dict:
+    """Seconds per asset step, from the runs' step events in the Dagster instance."""
+    from dagster import DagsterEventType, DagsterInstance, EventRecordsFilter
+
+    instance = DagsterInstance.get()
+    starts, out = {}, {}
+    for event_type in (DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+        for rec in instance.get_event_records(EventRecordsFilter(event_type=event_type), limit=100000):
+            entry = rec.event_log_entry
+            key = (entry.run_id, entry.step_key)
+            if event_type == DagsterEventType.STEP_START:
+                starts[key] = entry.timestamp
+            else:
+                out.setdefault(entry.step_key, 0.0)
+                out[entry.step_key] += entry.timestamp - starts.get(key, entry.timestamp)
+    return {k: round(v, 2) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
+
+
+def step_plain(data: Path) -> dict:
+    """The same lib functions as the graph, in order, with no Dagster."""
+    os.environ["HOMICIDE_DATA_DIR"] = str(data)
+    from homicide_assets.lib.pipeline import run_plain
+
+    t0 = time.perf_counter()
+    stages = run_plain(data)
+    wall = time.perf_counter() - t0
+    return {"seconds": round(wall, 2), "peak_rss_mb": round(_peak_rss_mb(), 1),
+            "stages": {k: round(v, 2) for k, v in stages.items()}}
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def _rows_in(data: Path) -> int:
+    from sqlmodel import func, select
+
+    from homicide_assets.lib.settings import DataDir
+    from homicide_assets.lib.store import session_scope
+    from homicide_assets.lib.store.ingest import Delivery
+
+    with session_scope(DataDir(data).database_url()) as s:
+        return int(s.exec(select(func.coalesce(func.sum(Delivery.rows_read), 0))).one())
+
+
+def run_bench(scale: str, seed: int, keep: bool = False) -> dict:
+    BENCH_DIR.mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"bench_{scale}_", dir=BENCH_DIR)).resolve()
+    try:
+        synth_dir = work / "synth"
+        synth = _run_step("synth", "--scale", scale, "--seed", str(seed), "--out", str(synth_dir))
+        runs = {}
+        for mode in ("dagster", "plain"):
+            data = work / mode
+            shutil.copytree(synth_dir / "landing", data / "landing")
+            runs[mode] = _run_step(mode, "--data", str(data))
+        rows_in = _rows_in(work / "dagster")
+        line = {
+            "bench": "homicide_assets", "scale": scale, "seed": seed,
+            "rows_in": rows_in, "files_in": synth["files"], "bytes_in": synth["bytes"],
+            "synth_seconds": synth["seconds"], "synth_peak_rss_mb": synth["peak_rss_mb"],
+            "build_seconds": runs["dagster"]["seconds"], "build_peak_rss_mb": runs["dagster"]["peak_rss_mb"],
+            "plain_seconds": runs["plain"]["seconds"], "plain_peak_rss_mb": runs["plain"]["peak_rss_mb"],
+            "dagster_over_plain": round(runs["dagster"]["seconds"] / max(runs["plain"]["seconds"], 1e-9), 2),
+            "build_failed_jobs": runs["dagster"]["failed_jobs"],
+            "build_stage_seconds": runs["dagster"]["stages"],
+            "plain_stage_seconds": runs["plain"]["stages"],
+            "cpus": os.cpu_count(),
+        }
+        return line
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m homicide_assets.bench", description=__doc__)
+    parser.add_argument("--scale", default="tiny")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="keep the bench data directories under .bench/")
+    parser.add_argument("--step", choices=["synth", "dagster", "plain"], help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.step == "synth":
+        result = step_synth(args.scale, args.seed, Path(args.out))
+    elif args.step == "dagster":
+        result = step_dagster(Path(args.data))
+    elif args.step == "plain":
+        result = step_plain(Path(args.data))
+    else:
+        result = run_bench(args.scale, args.seed, keep=args.keep)
+    print(json.dumps(result, sort_keys=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""The asset graph's work as plain function calls, without Dagster.
+
+Used by the benchmark to measure Dagster's overhead: every stage here calls the same
+``lib`` functions the assets call, in dependency order, on the same data directory.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from homicide_assets.lib.feeds import FEED_NAMES
+from homicide_assets.lib.ingest import parse_archived_delivery, stage_and_record
+from homicide_assets.lib.landing import look, receive
+from homicide_assets.lib.pseudonym import load_key
+from homicide_assets.lib.registry import default_registry
+from homicide_assets.lib.settings import DataDir
+from homicide_assets.lib.store import session_scope
+
+
+def _write(data_dir: DataDir, key_path: list[str], frame, partition: str | None = None) -> None:
+    path = data_dir.warehouse_file(key_path, partition)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(path)
+
+
+def run_plain(root: Path) -> dict[str, float]:
+    """Receive, parse, stage (and the later stages as they exist); seconds per stage."""
+    from sqlmodel import select
+
+    from homicide_assets.lib.store.ingest import Delivery
+
+    data_dir = DataDir(Path(root).resolve()).ensure()
+    registry = default_registry()
+    key = load_key()
+    stages: dict[str, float] = {}
+
+    t = time.perf_counter()
+    first = look(data_dir, {})
+    second = look(data_dir, first.cursor)
+    receive(data_dir, registry, second.ready)
+    stages["receive"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    with session_scope(data_dir.database_url()) as s:
+        received = list(s.exec(select(Delivery).where(Delivery.status == "received")))
+    for d in received:
+        outcome = parse_archived_delivery(data_dir, d.delivery_id)
+        _write(data_dir, ["raw", d.feed], outcome.frame, d.delivery_id)
+    stages["raw"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    staged = {}
+    for feed in FEED_NAMES:
+        known = staged["death_reports"].get_column("report_id") if feed == "death_report_persons" else None
+        result, _, _ = stage_and_record(data_dir, feed, key, registry, known_report_ids=known)
+        staged[feed] = result.staged
+        _write(data_dir, ["staged", feed], result.staged)
+    stages["staged"] = time.perf_counter() - t
+    return stages
