@@ -21,9 +21,9 @@ Comparisons (each level is a plain-language label in :func:`link_people`'s evide
 - sex; and exact identifiers (``nhs_number`` by default): equal valid identifiers are
   overwhelming evidence, different ones strong evidence against.
 
-Candidate pairs come from blocking rules (identifier; date of birth with a name initial;
-forename key and surname; postcode and surname), so the number of pairs scored grows far
-slower than the square of the records.
+Candidate pairs come from blocking rules (identifier; date of birth with a name initial or
+the last part of the surname; forename key and surname; postcode and surname initial), so the
+number of pairs scored grows far slower than the square of the records.
 
 Backends: DuckDB (default, in process) or Spark (``backend="spark"``, with a
 ``spark_session``) for national scale; the model and rules are the same.
@@ -167,6 +167,7 @@ def standardise_people(
         pl.col("surname").str.slice(0, 1).alias("surname_initial"),
         pl.col("forename").str.split(" ").list.first().alias("_first"),
         pl.col("surname").str.replace_all(" ", "").alias("surname_joined"),
+        pl.col("surname").str.split(" ").list.last().alias("surname_last"),
     )
     out = out.join(nick_frame, on="_first", how="left", maintain_order="left")
     # Every name a forename can stand for: its own words and, for a nickname, the formal
@@ -359,6 +360,8 @@ def _prediction_rules(identifiers: Sequence[str], present: set[str]) -> list[Any
     rules += [
         block_on("date_of_birth", "forename_initial"),
         block_on("date_of_birth", "surname_initial"),
+        # the last part of a double-barrelled or married surname: "achterberg-lindqvist"
+        block_on("date_of_birth", "surname_last"),
         block_on("forename_key", "surname"),
         block_on("forename_key", "surname_joined"),
     ]
@@ -423,6 +426,7 @@ def run_splink(
     features: list[pl.DataFrame],
     *,
     identifiers: Sequence[str] = DEFAULT_IDENTIFIERS,
+    deterministic_identifiers: Sequence[str] = DEFAULT_IDENTIFIERS,
     threshold: float = DEFAULT_THRESHOLD,
     backend: Backend = "duckdb",
     spark_session: Any | None = None,
@@ -435,9 +439,11 @@ def run_splink(
 
     One frame dedupes; two frames link (``link_only``). Each frame needs an integer
     ``unique_id``. Returns pairs at or above ``threshold`` with ``unique_id_l``,
-    ``unique_id_r``, ``source_dataset_l``, ``source_dataset_r``, ``match_weight``,
-    ``match_probability`` and one ``gamma_<comparison>`` column per comparison, plus
-    ``<column>_l``/``<column>_r`` for each of ``keep_columns``.
+    ``unique_id_r``, ``frame_l``/``frame_r`` (0 for the first frame, 1 for the second;
+    a linked pair always has the first frame's record on the left), ``match_weight``,
+    ``match_probability``, one ``gamma_<comparison>`` column per comparison, ``exact_on``
+    (the deterministic identifiers the pair shares, which make it a match with
+    probability 1) and ``<column>_l``/``<column>_r`` for each of ``keep_columns``.
     """
     from splink import Linker, SettingsCreator, block_on
 
@@ -455,10 +461,11 @@ def run_splink(
         schema={
             "unique_id_l": pl.Int64,
             "unique_id_r": pl.Int64,
-            "source_dataset_l": pl.String,
-            "source_dataset_r": pl.String,
+            "frame_l": pl.Int8,
+            "frame_r": pl.Int8,
             "match_weight": pl.Float64,
             "match_probability": pl.Float64,
+            "exact_on": pl.String,
         }
     )
     if total_pairs == 0:
@@ -475,7 +482,8 @@ def run_splink(
         em_convergence=1e-4,
     )
     db_api = _database_api(backend, spark_session)
-    names = ["left", "right"] if link else ["people"]
+    # (not "left"/"right": Splink uses the names in SQL, where those are keywords)
+    names = ["left_people", "right_people"] if link else ["people"]
     sdfs = [_register(db_api, f, n, backend) for f, n in zip(features, names, strict=True)]
     with _quiet_splink():
         linker = Linker(sdfs if link else sdfs[0], settings, log_level=None)
@@ -514,19 +522,105 @@ def run_splink(
     labels = level_labels(linker)
     gamma_cols = [c for c in pairs.columns if c.startswith("gamma_")]
     keep = [f"{c}_{s}" for c in keep_columns for s in ("l", "r")]
-    if "source_dataset_l" not in pairs.columns:
-        pairs = pairs.with_columns(source_dataset_l=pl.lit(names[0]), source_dataset_r=pl.lit(names[0]))
+    if link:
+        frame_l = (pl.col("source_dataset_l") == names[1]).cast(pl.Int8)
+        frame_r = (pl.col("source_dataset_r") == names[1]).cast(pl.Int8)
+    else:
+        frame_l = frame_r = pl.lit(0, pl.Int8)
     pairs = pairs.select(
         pl.col("unique_id_l").cast(pl.Int64),
         pl.col("unique_id_r").cast(pl.Int64),
-        "source_dataset_l",
-        "source_dataset_r",
-        "match_weight",
-        "match_probability",
+        frame_l.alias("frame_l"),
+        frame_r.alias("frame_r"),
+        pl.col("match_weight").cast(pl.Float64),
+        pl.col("match_probability").cast(pl.Float64),
         *gamma_cols,
         *keep,
     )
+    if link:
+        # Splink orders a pair by dataset name; put the first frame's record on the left.
+        swap = pl.col("frame_l") == 1
+        pairs = pairs.with_columns(
+            *[
+                pl.when(swap).then(pl.col(f"{c}_r")).otherwise(pl.col(f"{c}_l")).alias(f"{c}_l")
+                for c in ("unique_id", "frame", *keep_columns)
+            ],
+            *[
+                pl.when(swap).then(pl.col(f"{c}_l")).otherwise(pl.col(f"{c}_r")).alias(f"{c}_r")
+                for c in ("unique_id", "frame", *keep_columns)
+            ],
+        )
+    deterministic = [i for i in deterministic_identifiers if i in identifiers]
+    exact = _identifier_pairs(features, deterministic, notes)
+    pairs = _add_exact_pairs(pairs, exact)
     return LinkageRun(pairs, model, labels, notes)
+
+
+#: An identifier value shared by more records than this is a placeholder or an error,
+#: not a person: it links nothing deterministically.
+MAX_RECORDS_PER_IDENTIFIER = 20
+
+
+def _identifier_pairs(
+    features: list[pl.DataFrame], identifiers: Sequence[str], notes: list[str]
+) -> pl.DataFrame:
+    """Pairs of records sharing a value of a deterministic identifier (``exact_on``)."""
+    schema = {
+        "unique_id_l": pl.Int64,
+        "unique_id_r": pl.Int64,
+        "frame_l": pl.Int8,
+        "frame_r": pl.Int8,
+        "exact_on": pl.String,
+    }
+    parts = []
+    for ident in identifiers:
+        sides = [
+            f.select(
+                pl.col("unique_id"), pl.col(ident).alias("_v"), pl.lit(i, pl.Int8).alias("_frame")
+            ).filter(pl.col("_v").is_not_null())
+            for i, f in enumerate(features)
+        ]
+        values = pl.concat(sides)
+        crowded = values.group_by("_v").len().filter(pl.col("len") > MAX_RECORDS_PER_IDENTIFIER)
+        if crowded.height:
+            notes.append(
+                f"{crowded.height} {ident} value(s) shared by over {MAX_RECORDS_PER_IDENTIFIER} records ignored"
+            )
+            sides = [s.join(crowded.select("_v"), on="_v", how="anti") for s in sides]
+        left, right = sides[0], sides[-1]
+        joined = left.join(right, on="_v", suffix="_r").rename({"unique_id": "unique_id_l"})
+        if len(features) == 1:
+            joined = joined.filter(pl.col("unique_id_l") < pl.col("unique_id_r"))
+        parts.append(
+            joined.select(
+                "unique_id_l",
+                "unique_id_r",
+                pl.lit(ident).alias("exact_on"),
+                pl.lit(0, pl.Int8).alias("frame_l"),
+                pl.lit(len(features) - 1, pl.Int8).alias("frame_r"),
+            )
+        )
+    if not parts:
+        return pl.DataFrame(schema=schema)
+    return (
+        pl.concat(parts)
+        .group_by("unique_id_l", "unique_id_r", "frame_l", "frame_r")
+        .agg(pl.col("exact_on").sort().str.join(", "))
+        .cast(schema)
+    )
+
+
+def _add_exact_pairs(pairs: pl.DataFrame, exact: pl.DataFrame) -> pl.DataFrame:
+    """Pairs sharing a deterministic identifier are matches (probability 1) however they scored."""
+    if exact.is_empty():
+        return pairs.with_columns(exact_on=pl.lit(None, pl.String))
+    on = ["unique_id_l", "unique_id_r", "frame_l", "frame_r"]
+    merged = pairs.join(exact, on=on, how="full", coalesce=True)
+    return merged.with_columns(
+        match_probability=pl.when(pl.col("exact_on").is_not_null())
+        .then(1.0)
+        .otherwise(pl.col("match_probability")),
+    )
 
 
 def level_labels(linker) -> dict[str, dict[int, str]]:
@@ -544,15 +638,15 @@ def evidence_expr(labels: dict[str, dict[int, str]]) -> pl.Expr:
     """A polars expression giving each scored pair its evidence in words.
 
     "same forename; surname typo; date of birth day and month swapped" - null comparisons
-    are left out.
+    are left out; a pair sharing a deterministic identifier starts "same nhs number (exact)".
     """
-    parts = []
+    parts = [
+        pl.concat_str([pl.lit("same "), pl.col("exact_on").str.replace_all("_", " "), pl.lit(" (exact)")])
+    ]
     for column, mapping in labels.items():
         gamma = f"gamma_{column}"
         keyed = {k: v for k, v in mapping.items() if v != "null"}
         parts.append(pl.col(gamma).replace_strict(keyed, default=None, return_dtype=pl.String))
-    if not parts:
-        return pl.lit("", pl.String)
     return pl.concat_str(parts, separator="; ", ignore_nulls=True)
 
 
@@ -578,6 +672,7 @@ def link_people(
     backend: Backend = "duckdb",
     spark_session: Any | None = None,
     identifier_columns: Sequence[str] = DEFAULT_IDENTIFIERS,
+    deterministic_identifiers: Sequence[str] = DEFAULT_IDENTIFIERS,
     seed: int = 20260105,
     with_evidence: bool = False,
 ) -> pl.DataFrame:
@@ -593,8 +688,12 @@ def link_people(
         backend: ``"duckdb"`` (default, in process) or ``"spark"`` for very large data
             (needs ``pyspark`` and Splink's Spark extras; pass ``spark_session`` or one
             is created).
-        identifier_columns: columns holding identifiers that are compared exactly (equal
-            values are near-certain matches, different values strong evidence against).
+        identifier_columns: columns holding identifiers compared exactly: equal values
+            are strong evidence for a match, different values strong evidence against.
+        deterministic_identifiers: those of ``identifier_columns`` whose equality alone
+            makes a match (probability 1): a valid NHS number by default. A value shared
+            by more than :data:`MAX_RECORDS_PER_IDENTIFIER` records is ignored as a
+            placeholder.
         seed: seed of the random sampling that estimates ``u``; same inputs and seed
             give the same output.
         with_evidence: also return ``match_weight`` and ``evidence`` (the comparison
@@ -625,6 +724,7 @@ def link_people(
     run = run_splink(
         features,
         identifiers=identifier_columns,
+        deterministic_identifiers=deterministic_identifiers,
         threshold=threshold,
         backend=backend,
         spark_session=spark_session,
@@ -632,25 +732,14 @@ def link_people(
     )
     pairs = run.pairs
     ids = [f["id"] for f in frames]
-    id_dtype = ids[0].dtype
-    if right is not None and ids[1].dtype != id_dtype:
-        id_dtype = pl.String
-    lookup = {
-        name: pl.DataFrame(
-            {"unique_id": pl.arange(0, s.len(), eager=True).cast(pl.Int64), "id": s.cast(id_dtype)}
+    id_dtype = ids[0].dtype if right is None or ids[1].dtype == ids[0].dtype else pl.String
+    lookups = [
+        pl.DataFrame(
+            {"unique_id": pl.int_range(0, s.len(), eager=True, dtype=pl.Int64), "id": s.cast(id_dtype)}
         )
-        for name, s in zip(["left", "right"] if right is not None else ["people"], ids, strict=True)
-    }
-    if right is not None:
-        # Splink orders each pair by dataset name; put the left frame's record on the left.
-        flip = pl.col("source_dataset_l") != "left"
-        pairs = pairs.with_columns(
-            pl.when(flip).then(pl.col("unique_id_r")).otherwise(pl.col("unique_id_l")).alias("unique_id_l"),
-            pl.when(flip).then(pl.col("unique_id_l")).otherwise(pl.col("unique_id_r")).alias("unique_id_r"),
-        )
-        left_ids, right_ids = lookup["left"], lookup["right"]
-    else:
-        left_ids = right_ids = lookup["people"]
+        for s in ids
+    ]
+    left_ids, right_ids = lookups[0], lookups[-1]
     if with_evidence:
         pairs = pairs.with_columns(evidence=evidence_expr(run.level_labels))
     out = (
