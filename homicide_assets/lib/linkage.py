@@ -18,8 +18,11 @@ Comparisons (each level is a plain-language label in :func:`link_people`'s evide
   "smith-jones" ~ "jones"), initials;
 - date of birth: exact, day and month swapped, one keystroke, within a year;
 - postcode (any country's format): exact, same first part ("B23 6TJ" ~ "B23 7QX");
-- sex; and exact identifiers (``nhs_number`` by default): equal valid identifiers are
-  overwhelming evidence, different ones strong evidence against.
+- sex; and identifiers compared exactly. Deterministic identifiers (a valid NHS number
+  by default) decide when both records carry one: equal is a match, different is not.
+
+Trained ``m`` probabilities are floored (:data:`M_PROBABILITY_FLOOR`) so that one keying
+error cannot veto an otherwise clear match.
 
 Candidate pairs come from blocking rules (identifier; date of birth with a name initial or
 the last part of the surname; forename key and surname; postcode and surname initial), so the
@@ -31,6 +34,7 @@ Backends: DuckDB (default, in process) or Spark (``backend="spark"``, with a
 
 from __future__ import annotations
 
+import copy
 import csv
 import logging
 import math
@@ -516,9 +520,10 @@ def run_splink(
                     f"EM skipped for {rule.get_blocking_rule('duckdb').blocking_rule_sql}: "
                     f"{type(exc).__name__}"
                 )
+        model = regularise_model(linker.misc.save_model_to_json())
+        linker = Linker(sdfs if link else sdfs[0], model, log_level=None)
         predictions = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
         pairs = pl.from_arrow(predictions.as_pyarrow_table())
-        model = linker.misc.save_model_to_json()
     labels = level_labels(linker)
     gamma_cols = [c for c in pairs.columns if c.startswith("gamma_")]
     keep = [f"{c}_{s}" for c in keep_columns for s in ("l", "r")]
@@ -551,9 +556,33 @@ def run_splink(
             ],
         )
     deterministic = [i for i in deterministic_identifiers if i in identifiers]
+    # Two different valid identifiers (both present) are two people, however alike.
+    for ident in deterministic:
+        differs = next(v for v, label in labels[ident].items() if label.endswith("differs"))
+        pairs = pairs.filter(pl.col(f"gamma_{ident}") != differs)
     exact = _identifier_pairs(features, deterministic, notes)
     pairs = _add_exact_pairs(pairs, exact)
     return LinkageRun(pairs, model, labels, notes)
+
+
+#: Smallest m probability a trained level keeps. Unsupervised training on clean stretches
+#: of data can drive m towards 0 ("sex never differs between records of one person"),
+#: which would let one keying error veto a match outright; 1 in 500 records caps the
+#: evidence against at about 9 bits per comparison.
+M_PROBABILITY_FLOOR = 0.002
+
+
+def regularise_model(model: dict[str, Any], m_floor: float = M_PROBABILITY_FLOOR) -> dict[str, Any]:
+    """A copy of a trained Splink model with every level's m probability at least ``m_floor``."""
+    out = copy.deepcopy(model)
+    for comparison in out["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if level.get("is_null_level"):
+                continue
+            m = level.get("m_probability")
+            if isinstance(m, (int, float)) and m < m_floor:
+                level["m_probability"] = m_floor
+    return out
 
 
 #: An identifier value shared by more records than this is a placeholder or an error,
@@ -690,9 +719,10 @@ def link_people(
             is created).
         identifier_columns: columns holding identifiers compared exactly: equal values
             are strong evidence for a match, different values strong evidence against.
-        deterministic_identifiers: those of ``identifier_columns`` whose equality alone
-            makes a match (probability 1): a valid NHS number by default. A value shared
-            by more than :data:`MAX_RECORDS_PER_IDENTIFIER` records is ignored as a
+        deterministic_identifiers: those of ``identifier_columns`` that decide whenever
+            both records carry one: equal values are a match (probability 1), different
+            values are not (the pair is dropped). A valid NHS number by default. A value
+            shared by more than :data:`MAX_RECORDS_PER_IDENTIFIER` records is ignored as a
             placeholder.
         seed: seed of the random sampling that estimates ``u``; same inputs and seed
             give the same output.

@@ -1,0 +1,926 @@
+"""From staged partner feeds to person keys and one register row per real death.
+
+Pure library code (no Dagster). Three steps, each a public function the assets in
+``defs/linkage`` call:
+
+1. :func:`person_records` gathers every named person from the staged feeds: the deceased
+   of ``death_reports``, ``me_deaths`` and ``inquests``, the subjects of
+   ``safeguarding_contacts`` and the finders, suspects, witnesses and others of
+   ``death_report_persons``.
+2. :func:`match_people` scores pairs of those records with the Splink model of
+   :mod:`homicide_assets.lib.linkage` (pseudonymised NHS numbers, police nominal ids and
+   phone numbers compared exactly) and adds the exact links a partner gives us: an
+   inquest that cites the police report id. :func:`cluster_people` turns the pairs into
+   one ``person_key`` per person (a keyed pseudonym, stable for the same inputs).
+3. :func:`build_death_register` groups the deceased records of each person into deaths
+   (one police report per death), picks the best value of each field across sources,
+   lists the disagreements between sources in plain words, and the services (from
+   ``safeguarding_contacts``) that knew the person before the death.
+
+The register's columns are the public contract of ``shared/design/outputs.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import polars as pl
+
+from homicide_assets.lib.geography import la_of_points
+from homicide_assets.lib.linkage import (
+    DEFAULT_THRESHOLD,
+    Backend,
+    evidence_expr,
+    run_splink,
+    standardise_people,
+)
+from homicide_assets.lib.pseudonym import pseudonym
+from homicide_assets.lib.settings import SEEDS_DIR
+
+PERSON_FEEDS = ("death_reports", "death_report_persons", "me_deaths", "inquests", "safeguarding_contacts")
+DECEASED_FEEDS = ("death_reports", "me_deaths", "inquests")
+#: Identifiers compared exactly: keyed pseudonyms of the NHS number, police nominal id, phone.
+PLATFORM_IDENTIFIERS = ("nhs_number", "nominal_id", "phone")
+#: Pairs at or above this probability are kept in ``linkage/person_matches`` (for review).
+MATCH_REVIEW_THRESHOLD = 0.5
+#: Pairs at or above this probability join two records into one person.
+CLUSTER_THRESHOLD = DEFAULT_THRESHOLD
+#: Dates of death further apart than this many days are a disagreement between sources.
+DATE_OF_DEATH_TOLERANCE_DAYS = 1
+
+#: Acute trust -> the local authority its main hospital serves (fallback place of a death
+#: the medical examiner alone knows, with no home postcode).
+TRUST_LA = {
+    "uhb": "E08000025",
+    "swbh": "E08000028",
+    "rwt": "E08000031",
+    "dgft": "E08000027",
+    "wht": "E08000030",
+    "uhcw": "E08000026",
+}
+#: Coroner area -> local authority, only where the area is a single authority.
+CORONER_LA = {"coroner_cov": "E08000026"}
+
+FEED_WORDS = {
+    "death_reports": "police report",
+    "me_deaths": "medical examiner",
+    "inquests": "inquest",
+    "safeguarding_contacts": "safeguarding contact",
+    "death_report_persons": "police report person",
+}
+#: Police classifications an inquest conclusion of unlawful killing contradicts.
+NOT_HOMICIDE = ("natural", "accidental", "suspected_suicide", "drug_related", "road_traffic", "other")
+HOMICIDE = ("homicide", "suspected_homicide")
+
+PERSON_COLUMNS = {
+    "record_key": pl.String,
+    "feed": pl.String,
+    "partner_id": pl.String,
+    "role": pl.String,
+    "forename": pl.String,
+    "surname": pl.String,
+    "date_of_birth": pl.Date,
+    "sex": pl.String,
+    "postcode": pl.String,
+    "nhs_number": pl.String,
+    "nominal_id": pl.String,
+    "phone": pl.String,
+    "report_id": pl.String,
+    "cited_report_id": pl.String,
+    "date_of_death": pl.Date,
+    "extract_date": pl.Date,
+}
+
+DEATH_REGISTER_SCHEMA = {
+    "death_id": pl.String,
+    "person_key": pl.String,
+    "police_report_id": pl.String,
+    "source_records": pl.List(pl.String),
+    "date_of_death": pl.Date,
+    "la_code": pl.String,
+    "sex": pl.String,
+    "age_at_death": pl.Int64,
+    "police_classification": pl.String,
+    "inquest_conclusion": pl.String,
+    "icd10_underlying": pl.String,
+    "known_to_services": pl.List(pl.String),
+    "disagreements": pl.List(pl.String),
+    "match_probability": pl.Float64,
+}
+DEATH_REGISTER_COLUMNS = tuple(DEATH_REGISTER_SCHEMA)
+
+PERSON_MATCH_SCHEMA = {
+    "record_key_l": pl.String,
+    "record_key_r": pl.String,
+    "feed_l": pl.String,
+    "feed_r": pl.String,
+    "role_l": pl.String,
+    "role_r": pl.String,
+    "match_probability": pl.Float64,
+    "match_weight": pl.Float64,
+    "evidence": pl.String,
+    "linked": pl.Boolean,
+}
+PERSON_CLUSTER_SCHEMA = {
+    "record_key": pl.String,
+    "feed": pl.String,
+    "partner_id": pl.String,
+    "role": pl.String,
+    "person_key": pl.String,
+    "cluster_size": pl.Int64,
+    "match_probability": pl.Float64,
+}
+
+
+# --------------------------------------------------------------------------------------
+# 1. Person records
+
+
+def _col(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Expr:
+    if name in frame.columns:
+        return pl.col(name).cast(dtype)
+    return pl.lit(None, dtype)
+
+
+def _person_rows(frame: pl.DataFrame, feed: str, mapping: dict[str, str | pl.Expr]) -> pl.DataFrame:
+    exprs = []
+    for out, dtype in PERSON_COLUMNS.items():
+        src = mapping.get(out, out)
+        if isinstance(src, pl.Expr):
+            exprs.append(src.cast(dtype).alias(out))
+        elif src is None:
+            exprs.append(pl.lit(None, dtype).alias(out))
+        else:
+            exprs.append(_col(frame, src, dtype).alias(out))
+    return frame.select(exprs)
+
+
+def person_records(staged: Mapping[str, pl.DataFrame | None]) -> pl.DataFrame:
+    """Every named person in the staged feeds, one row per record key.
+
+    Columns: ``record_key``, ``feed``, ``partner_id``, ``role`` (``deceased`` for the
+    subject of a death report, medical examiner death or inquest; ``subject`` for a
+    safeguarding contact; the recorded role for ``death_report_persons``), the names,
+    ``date_of_birth``, ``sex``, ``postcode`` (home postcode where the feed has one),
+    ``nhs_number``/``nominal_id``/``phone`` (keyed pseudonyms), ``report_id`` (the police
+    report the record belongs to), ``cited_report_id`` (an inquest's police report id),
+    ``date_of_death`` and ``extract_date``. A missing or empty feed contributes nothing.
+    """
+    mappings: dict[str, dict[str, Any]] = {
+        "death_reports": {
+            "role": pl.lit("deceased"),
+            "postcode": "home_postcode",
+            "nhs_number": "nhs_number_key",
+            "nominal_id": None,
+            "phone": None,
+            "cited_report_id": None,
+        },
+        "death_report_persons": {
+            "role": "role",
+            "sex": None,
+            "nhs_number": None,
+            "nominal_id": "nominal_id_key",
+            "phone": "phone_key",
+            "cited_report_id": None,
+            "date_of_death": None,
+        },
+        "me_deaths": {
+            "role": pl.lit("deceased"),
+            "postcode": "home_postcode",
+            "nhs_number": "nhs_number_key",
+            "nominal_id": None,
+            "phone": None,
+            "report_id": None,
+            "cited_report_id": None,
+        },
+        "inquests": {
+            "role": pl.lit("deceased"),
+            "sex": None,
+            "postcode": None,
+            "nhs_number": None,
+            "nominal_id": None,
+            "phone": None,
+            "report_id": None,
+            "cited_report_id": "police_report_id",
+        },
+        "safeguarding_contacts": {
+            "role": pl.lit("subject"),
+            "sex": None,
+            "nominal_id": None,
+            "phone": None,
+            "nhs_number": "nhs_number_key",
+            "report_id": None,
+            "cited_report_id": None,
+            "date_of_death": None,
+        },
+    }
+    parts = []
+    for feed in PERSON_FEEDS:
+        frame = staged.get(feed)
+        if frame is None or frame.is_empty():
+            continue
+        mapping = {"feed": pl.lit(feed), "partner_id": "_partner_id", "extract_date": "_extract_date"}
+        mapping.update(mappings[feed])
+        parts.append(_person_rows(frame, feed, mapping))
+    if not parts:
+        return pl.DataFrame(schema=PERSON_COLUMNS)
+    records = pl.concat(parts, how="vertical")
+    if records["record_key"].n_unique() != records.height:
+        dup = records.filter(pl.col("record_key").is_duplicated())["record_key"].head(3).to_list()
+        raise ValueError(f"person records repeat record keys (staged feeds must be one row per key): {dup}")
+    return records.sort("record_key")
+
+
+# --------------------------------------------------------------------------------------
+# 2. Person matches and clusters
+
+
+@dataclass
+class PersonMatching:
+    """Pairs of person records that may be the same person, with the model behind them."""
+
+    matches: pl.DataFrame  # PERSON_MATCH_SCHEMA
+    model: dict[str, Any]
+    training_notes: list[str]
+
+
+def match_people(
+    records: pl.DataFrame,
+    *,
+    threshold: float = CLUSTER_THRESHOLD,
+    review_threshold: float = MATCH_REVIEW_THRESHOLD,
+    backend: Backend = "duckdb",
+    spark_session: Any | None = None,
+    seed: int = 20260105,
+) -> PersonMatching:
+    """Score pairs of person records (``linkage/person_matches``).
+
+    Returns pairs at or above ``review_threshold`` with ``linked`` true from
+    ``threshold``, each with the evidence in words, plus exact links (probability 1):
+    an inquest citing a police report is the deceased of that report. Pairs the data
+    rules out are dropped: the deceased of a report and a person recorded against the
+    same report (a finder is not the body).
+    """
+    if records.height < 2:
+        return PersonMatching(pl.DataFrame(schema=PERSON_MATCH_SCHEMA), {}, ["fewer than two records"])
+    features = (
+        standardise_people(records, PLATFORM_IDENTIFIERS)
+        .with_row_index("unique_id")
+        .with_columns(pl.col("unique_id").cast(pl.Int64))
+    )
+    run = run_splink(
+        [features],
+        identifiers=PLATFORM_IDENTIFIERS,
+        threshold=min(review_threshold, threshold),
+        backend=backend,
+        spark_session=spark_session,
+        seed=seed,
+    )
+    ids = records.select(
+        pl.int_range(0, pl.len(), dtype=pl.Int64).alias("unique_id"),
+        "record_key",
+        "feed",
+        "role",
+        "report_id",
+    )
+    pairs = (
+        run.pairs.with_columns(evidence=evidence_expr(run.level_labels))
+        .join(ids.rename(lambda c: f"{c}_l"), on="unique_id_l")
+        .join(ids.rename(lambda c: f"{c}_r"), on="unique_id_r")
+    )
+    same_report = (pl.col("report_id_l") == pl.col("report_id_r")).fill_null(False) & (
+        (pl.col("role_l") == "deceased") | (pl.col("role_r") == "deceased")
+    )
+    pairs = pairs.filter(~same_report)
+    exact = _cited_report_links(records)
+    matches = pl.concat(
+        [
+            pairs.select(
+                "record_key_l",
+                "record_key_r",
+                "feed_l",
+                "feed_r",
+                "role_l",
+                "role_r",
+                "match_probability",
+                "match_weight",
+                "evidence",
+            ),
+            exact,
+        ],
+        how="vertical_relaxed",
+    )
+    # One row per unordered pair, the record keys in order, the strongest evidence kept.
+    swap = pl.col("record_key_l") > pl.col("record_key_r")
+    matches = matches.with_columns(
+        *[
+            pl.when(swap).then(pl.col(f"{c}_r")).otherwise(pl.col(f"{c}_l")).alias(f"{c}_l")
+            for c in ("record_key", "feed", "role")
+        ],
+        *[
+            pl.when(swap).then(pl.col(f"{c}_l")).otherwise(pl.col(f"{c}_r")).alias(f"{c}_r")
+            for c in ("record_key", "feed", "role")
+        ],
+    )
+    matches = (
+        matches.sort("match_probability", descending=True)
+        .unique(["record_key_l", "record_key_r"], keep="first", maintain_order=True)
+        .with_columns(linked=pl.col("match_probability") >= threshold)
+        .sort(["record_key_l", "record_key_r"])
+        .select(list(PERSON_MATCH_SCHEMA))
+        .cast(PERSON_MATCH_SCHEMA)
+    )
+    return PersonMatching(matches, run.model, run.training_notes)
+
+
+def _cited_report_links(records: pl.DataFrame) -> pl.DataFrame:
+    inquests = records.filter(pl.col("cited_report_id").is_not_null()).select(
+        pl.col("record_key").alias("record_key_l"),
+        pl.col("feed").alias("feed_l"),
+        pl.col("role").alias("role_l"),
+        pl.col("cited_report_id"),
+    )
+    reports = records.filter(pl.col("feed") == "death_reports").select(
+        pl.col("record_key").alias("record_key_r"),
+        pl.col("feed").alias("feed_r"),
+        pl.col("role").alias("role_r"),
+        pl.col("report_id").alias("cited_report_id"),
+    )
+    return inquests.join(reports, on="cited_report_id").select(
+        "record_key_l",
+        "record_key_r",
+        "feed_l",
+        "feed_r",
+        "role_l",
+        "role_r",
+        pl.lit(1.0).alias("match_probability"),
+        pl.lit(None, pl.Float64).alias("match_weight"),
+        pl.concat_str([pl.lit("inquest cites police report "), pl.col("cited_report_id")]).alias("evidence"),
+    )
+
+
+def _components(nodes: pl.Series, edges: pl.DataFrame) -> pl.DataFrame:
+    """``record_key`` -> ``component`` (smallest record key in it), via Splink's solver."""
+    from homicide_assets.lib.linkage import cluster_pairs
+
+    out = cluster_pairs(
+        nodes,
+        edges.select(
+            pl.col("record_key_l").alias("id_l"),
+            pl.col("record_key_r").alias("id_r"),
+            pl.lit(1.0).alias("match_probability"),
+        ),
+        threshold=0.0,
+    )
+    return out.select(pl.col("id").alias("record_key"), pl.col("cluster_id").alias("component"))
+
+
+def _best_link(records: pl.DataFrame, matches: pl.DataFrame, group_col: str) -> pl.DataFrame:
+    """Each record's strongest linked pair inside its own group (null when alone)."""
+    both = pl.concat(
+        [
+            matches.select(
+                pl.col("record_key_l").alias("a"), pl.col("record_key_r").alias("b"), "match_probability"
+            ),
+            matches.select(
+                pl.col("record_key_r").alias("a"), pl.col("record_key_l").alias("b"), "match_probability"
+            ),
+        ]
+    )
+    groups = records.select("record_key", group_col)
+    inside = (
+        both.join(groups.rename({"record_key": "a", group_col: "ga"}), on="a")
+        .join(groups.rename({"record_key": "b", group_col: "gb"}), on="b")
+        .filter(pl.col("ga") == pl.col("gb"))
+    )
+    return (
+        inside.group_by("a")
+        .agg(pl.col("match_probability").max().alias("best_link"))
+        .rename({"a": "record_key"})
+    )
+
+
+def _anchor_key(records: pl.DataFrame, group_col: str) -> pl.DataFrame:
+    """Per group, the record the platform received first (then the smallest key)."""
+    return (
+        records.sort(["extract_date", "record_key"], nulls_last=True)
+        .group_by(group_col, maintain_order=True)
+        .agg(pl.col("record_key").first().alias("anchor_record"))
+    )
+
+
+def cluster_people(
+    records: pl.DataFrame,
+    matches: pl.DataFrame,
+    key: bytes,
+) -> pl.DataFrame:
+    """One row per person record with its ``person_key`` (``linkage/person_clusters``).
+
+    Records joined by linked pairs (``matches.linked``) are one person. ``person_key`` is
+    the keyed pseudonym of the first-received record of the cluster, so the same inputs
+    always give the same keys and a new record joining a person does not change its key.
+    ``match_probability`` is the record's strongest link inside its cluster (1.0 for a
+    cluster of one: nothing was joined).
+    """
+    if records.is_empty():
+        return pl.DataFrame(schema=PERSON_CLUSTER_SCHEMA)
+    linked = matches.filter(pl.col("linked"))
+    components = _components(records["record_key"], linked)
+    with_component = records.join(components, on="record_key", how="left")
+    anchors = _anchor_key(with_component, "component")
+    anchor_keys = anchors["anchor_record"].to_list()
+    person_keys = {a: pseudonym(a, key, "person") for a in anchor_keys}
+    anchors = anchors.with_columns(
+        person_key=pl.col("anchor_record").replace_strict(person_keys, return_dtype=pl.String)
+    )
+    best = _best_link(with_component, linked, "component")
+    out = (
+        with_component.join(anchors, on="component", how="left")
+        .join(best, on="record_key", how="left")
+        .with_columns(
+            cluster_size=pl.len().over("component").cast(pl.Int64),
+            match_probability=pl.col("best_link").fill_null(1.0),
+        )
+    )
+    return out.select(list(PERSON_CLUSTER_SCHEMA)).cast(PERSON_CLUSTER_SCHEMA).sort("record_key")
+
+
+# --------------------------------------------------------------------------------------
+# 3. Deaths
+
+
+@lru_cache(maxsize=1)
+def postcode_district_la() -> dict[str, str]:
+    """Postcode district (outward code) -> GSS code, from ``seeds/postcode_districts.csv``."""
+    with (SEEDS_DIR / "postcode_districts.csv").open(newline="", encoding="utf-8") as fh:
+        return {r["district"].strip().upper(): r["la_code"] for r in csv.DictReader(fh)}
+
+
+def _district_la(postcode: pl.Expr) -> pl.Expr:
+    district = postcode.str.to_uppercase().str.split(" ").list.first()
+    return district.replace_strict(postcode_district_la(), default=None, return_dtype=pl.String)
+
+
+def assign_deaths(records: pl.DataFrame, clusters: pl.DataFrame, matches: pl.DataFrame) -> pl.DataFrame:
+    """Group the deceased records into deaths: ``record_key`` -> ``death_group``.
+
+    The deceased records of one person are one death, except that one death has at most
+    one police report: when a person's records hold several reports (two people taken
+    for one, or a duplicate report), each report anchors its own death and every other
+    record joins the report it cites, else the report it matches best, else the one with
+    the nearest date of death.
+    """
+    deceased = records.filter(pl.col("role") == "deceased").join(
+        clusters.select("record_key", "person_key"), on="record_key", how="left"
+    )
+    if deceased.is_empty():
+        return pl.DataFrame(schema={"record_key": pl.String, "death_group": pl.String})
+    reports = deceased.filter(pl.col("feed") == "death_reports")
+    n_reports = reports.group_by("person_key").agg(pl.len().alias("n_reports"))
+    deceased = deceased.join(n_reports, on="person_key", how="left").with_columns(
+        pl.col("n_reports").fill_null(0)
+    )
+    simple = deceased.filter(pl.col("n_reports") <= 1).select(
+        "record_key", pl.col("person_key").alias("death_group")
+    )
+    crowded = deceased.filter(pl.col("n_reports") > 1)
+    if crowded.is_empty():
+        return simple
+    anchors = crowded.filter(pl.col("feed") == "death_reports").select(
+        "person_key",
+        pl.col("record_key").alias("anchor"),
+        pl.col("report_id").alias("anchor_report"),
+        pl.col("date_of_death").alias("anchor_dod"),
+    )
+    others = crowded.filter(pl.col("feed") != "death_reports").select(
+        "record_key", "person_key", "cited_report_id", "date_of_death"
+    )
+    direct = pl.concat(
+        [
+            matches.select(
+                pl.col("record_key_l").alias("record_key"),
+                pl.col("record_key_r").alias("anchor"),
+                "match_probability",
+            ),
+            matches.select(
+                pl.col("record_key_r").alias("record_key"),
+                pl.col("record_key_l").alias("anchor"),
+                "match_probability",
+            ),
+        ]
+    )
+    options = (
+        others.join(anchors, on="person_key")
+        .join(direct, on=["record_key", "anchor"], how="left")
+        .with_columns(
+            cites=(pl.col("cited_report_id") == pl.col("anchor_report")).fill_null(False),
+            p=pl.col("match_probability").fill_null(0.0),
+            gap=(pl.col("date_of_death") - pl.col("anchor_dod")).dt.total_days().abs().fill_null(10**6),
+        )
+        .sort(["record_key", "cites", "p", "gap", "anchor"], descending=[False, True, True, False, False])
+        .group_by("record_key", maintain_order=True)
+        .agg(pl.col("anchor").first().alias("death_group"))
+    )
+    anchored = anchors.select(pl.col("anchor").alias("record_key"), pl.col("anchor").alias("death_group"))
+    return pl.concat([simple, anchored, options]).sort("record_key")
+
+
+def _best_value(frame: pl.DataFrame, value: str, priority: dict[str, int], name: str) -> pl.DataFrame:
+    """Per death, the value most sources agree on (ties: the feed ranked first)."""
+    ranked = frame.filter(pl.col(value).is_not_null()).with_columns(
+        pl.col("feed").replace_strict(priority, default=99, return_dtype=pl.Int64).alias("_rank")
+    )
+    counts = ranked.group_by("death_group", value).agg(pl.len().alias("_n"), pl.col("_rank").min())
+    return (
+        counts.sort(["death_group", "_n", "_rank"], descending=[False, True, False])
+        .group_by("death_group", maintain_order=True)
+        .agg(pl.col(value).first().alias(name))
+    )
+
+
+def _describe(feed: str, partner: str) -> str:
+    words = FEED_WORDS.get(feed, feed)
+    return f"{words} ({partner})" if feed != "death_reports" else words
+
+
+def build_death_register(
+    staged: Mapping[str, pl.DataFrame | None],
+    records: pl.DataFrame,
+    clusters: pl.DataFrame,
+    matches: pl.DataFrame,
+    key: bytes,
+) -> pl.DataFrame:
+    """One row per real death (``linkage/death_register``), columns per outputs.md.
+
+    ``death_id`` is ``D`` and the keyed pseudonym of the first record received for the
+    death (stable as more sources arrive). Best values: date of death, sex and date of
+    birth are those most sources agree on (ties: medical examiner, then inquest, then
+    police for dates; police, then medical examiner for sex); ``la_code`` comes from the
+    police incident coordinates, else the incident or home postcode district, else the
+    trust or single-authority coroner area. ``match_probability`` is the lowest, over the
+    death's records, of each record's strongest link to another record of the same death
+    (1.0 when one source alone reported it).
+    """
+    groups = assign_deaths(records, clusters, matches)
+    if groups.is_empty():
+        return pl.DataFrame(schema=DEATH_REGISTER_SCHEMA)
+    deceased = groups.join(records, on="record_key", how="left").join(
+        clusters.select("record_key", "person_key"), on="record_key", how="left"
+    )
+    extra = _feed_details(staged)
+    deceased = deceased.join(extra, on="record_key", how="left")
+
+    anchors = _anchor_key(deceased, "death_group")
+    death_ids = {a: "D" + pseudonym(a, key, "death")[:16] for a in anchors["anchor_record"].to_list()}
+    anchors = anchors.with_columns(
+        death_id=pl.col("anchor_record").replace_strict(death_ids, return_dtype=pl.String)
+    )
+    # The person is the police report's deceased where there is one, else the first record's.
+    person = (
+        deceased.sort([pl.col("feed") != "death_reports", "extract_date", "record_key"], nulls_last=True)
+        .group_by("death_group", maintain_order=True)
+        .agg(pl.col("person_key").first())
+    )
+    date_rank = {"me_deaths": 0, "inquests": 1, "death_reports": 2}
+    dod = _best_value(deceased, "date_of_death", date_rank, "best_date_of_death")
+    dob = _best_value(deceased, "date_of_birth", date_rank, "best_date_of_birth")
+    sex = _best_value(
+        deceased.with_columns(pl.when(pl.col("sex").is_in(["m", "f", "x"])).then(pl.col("sex"))),
+        "sex",
+        {"death_reports": 0, "me_deaths": 1},
+        "best_sex",
+    )
+    by_feed = deceased.sort(["extract_date", "record_key"], descending=[True, False], nulls_last=True)
+    police = (
+        by_feed.filter(pl.col("feed") == "death_reports")
+        .group_by("death_group", maintain_order=True)
+        .agg(
+            pl.col("report_id").first().alias("police_report_id"),
+            pl.col("classification").first().alias("police_classification"),
+            pl.col("incident_la").first(),
+            pl.col("incident_postcode_la").first(),
+        )
+    )
+    inquest = (
+        by_feed.filter(pl.col("feed") == "inquests")
+        .group_by("death_group", maintain_order=True)
+        .agg(
+            pl.col("conclusion").drop_nulls().first().alias("inquest_conclusion"),
+            pl.col("cited_report_id").drop_nulls().first().alias("cited_report_id"),
+            pl.col("partner_id").first().alias("coroner"),
+        )
+    )
+    me = (
+        by_feed.filter(pl.col("feed") == "me_deaths")
+        .group_by("death_group", maintain_order=True)
+        .agg(
+            pl.col("icd10_underlying").drop_nulls().first().alias("icd10_underlying"),
+            pl.col("partner_id").first().alias("trust"),
+        )
+    )
+    home_la = (
+        deceased.with_columns(home_la=_district_la(pl.col("postcode")))
+        .filter(pl.col("home_la").is_not_null())
+        .group_by("death_group")
+        .agg(pl.col("home_la").mode().sort().first())
+    )
+    summary = deceased.group_by("death_group").agg(
+        pl.col("record_key").sort().alias("source_records"),
+        pl.len().alias("n_records"),
+    )
+    best = _best_link(deceased.select("record_key", "death_group"), matches, "death_group")
+    certainty = (
+        deceased.select("record_key", "death_group")
+        .join(best, on="record_key", how="left")
+        .group_by("death_group")
+        .agg(
+            pl.col("best_link").min().alias("match_probability"),
+            pl.col("best_link").null_count().alias("_unlinked"),
+        )
+    )
+    register = (
+        summary.join(anchors, on="death_group", how="left")
+        .join(person, on="death_group", how="left")
+        .join(dod, on="death_group", how="left")
+        .join(dob, on="death_group", how="left")
+        .join(sex, on="death_group", how="left")
+        .join(police, on="death_group", how="left")
+        .join(inquest, on="death_group", how="left")
+        .join(me, on="death_group", how="left")
+        .join(home_la, on="death_group", how="left")
+        .join(certainty, on="death_group", how="left")
+    )
+    register = register.with_columns(
+        la_code=pl.coalesce(
+            "incident_la",
+            "incident_postcode_la",
+            "home_la",
+            pl.col("trust").replace_strict(TRUST_LA, default=None, return_dtype=pl.String),
+            pl.col("coroner").replace_strict(CORONER_LA, default=None, return_dtype=pl.String),
+        ),
+        age_at_death=_age(pl.col("best_date_of_birth"), pl.col("best_date_of_death")),
+        # A record with no link inside a multi-record death was placed by the one-report
+        # rule, not by a match: count it as certainty 0.
+        match_probability=pl.when(pl.col("n_records") == 1)
+        .then(1.0)
+        .when(pl.col("_unlinked") > 0)
+        .then(0.0)
+        .otherwise(pl.col("match_probability")),
+        police_report_id=pl.coalesce("police_report_id", "cited_report_id"),
+        _has_police_record=pl.col("police_classification").is_not_null()
+        | pl.col("police_report_id").is_not_null(),
+    )
+    disagreements = _disagreements(deceased, register)
+    services = _known_to_services(records, clusters, deceased, register)
+    register = (
+        register.join(disagreements, on="death_group", how="left")
+        .join(services, on="death_group", how="left")
+        .with_columns(
+            pl.col("disagreements").fill_null(pl.lit([], pl.List(pl.String))),
+            pl.col("known_to_services").fill_null(pl.lit([], pl.List(pl.String))),
+        )
+    )
+    return (
+        register.rename({"best_date_of_death": "date_of_death", "best_sex": "sex"})
+        .select(list(DEATH_REGISTER_SCHEMA))
+        .cast(DEATH_REGISTER_SCHEMA)
+        .sort(["date_of_death", "death_id"], nulls_last=True)
+    )
+
+
+def _age(dob: pl.Expr, dod: pl.Expr) -> pl.Expr:
+    before_birthday = (dod.dt.month() < dob.dt.month()) | (
+        (dod.dt.month() == dob.dt.month()) & (dod.dt.day() < dob.dt.day())
+    )
+    return (dod.dt.year() - dob.dt.year() - before_birthday.cast(pl.Int64)).cast(pl.Int64)
+
+
+def _feed_details(staged: Mapping[str, pl.DataFrame | None]) -> pl.DataFrame:
+    """Per deceased record: classification, conclusion, ICD-10, incident place."""
+    parts = []
+    frame = staged.get("death_reports")
+    if frame is not None and not frame.is_empty():
+        la = la_of_points(
+            frame["incident_lat"].cast(pl.Float64).fill_null(float("nan")).to_numpy(),
+            frame["incident_lon"].cast(pl.Float64).fill_null(float("nan")).to_numpy(),
+        )
+        parts.append(
+            frame.select(
+                "record_key",
+                pl.col("classification").cast(pl.String),
+                pl.Series("incident_la", la.tolist(), dtype=pl.String),
+                _district_la(_col(frame, "incident_postcode", pl.String)).alias("incident_postcode_la"),
+            )
+        )
+    frame = staged.get("inquests")
+    if frame is not None and not frame.is_empty():
+        parts.append(frame.select("record_key", pl.col("conclusion").cast(pl.String)))
+    frame = staged.get("me_deaths")
+    if frame is not None and not frame.is_empty():
+        parts.append(frame.select("record_key", pl.col("icd10_underlying").cast(pl.String)))
+    schema = {
+        "record_key": pl.String,
+        "classification": pl.String,
+        "incident_la": pl.String,
+        "incident_postcode_la": pl.String,
+        "conclusion": pl.String,
+        "icd10_underlying": pl.String,
+    }
+    if not parts:
+        return pl.DataFrame(schema=schema)
+    details = pl.concat(parts, how="diagonal_relaxed")
+    return details.select([_col(details, c, t).alias(c) for c, t in schema.items()])
+
+
+def _is_assault_code(code: pl.Expr) -> pl.Expr:
+    """ICD-10 X85-Y09: assault."""
+    letter, number = code.str.slice(0, 1), code.str.slice(1, 2).cast(pl.Int64, strict=False)
+    return ((letter == "X") & (number >= 85)) | ((letter == "Y") & (number <= 9))
+
+
+def _disagreements(deceased: pl.DataFrame, register: pl.DataFrame) -> pl.DataFrame:
+    """Plain-text disagreements per death."""
+    # Dates of death more than a day apart between sources.
+    dated = deceased.filter(pl.col("date_of_death").is_not_null()).with_columns(
+        source=pl.concat_str(
+            [
+                pl.col("feed").replace_strict(FEED_WORDS, default=pl.col("feed")),
+                pl.lit(" ("),
+                pl.col("partner_id"),
+                pl.lit(") "),
+                pl.col("date_of_death").dt.strftime("%Y-%m-%d"),
+            ]
+        )
+    )
+    spread = (
+        dated.sort(["date_of_death", "record_key"])
+        .group_by("death_group")
+        .agg(
+            pl.col("date_of_death").min().alias("_first"),
+            pl.col("date_of_death").max().alias("_last"),
+            pl.col("source").unique(maintain_order=True).alias("_sources"),
+        )
+        .with_columns(days=(pl.col("_last") - pl.col("_first")).dt.total_days())
+        .filter(pl.col("days") > DATE_OF_DEATH_TOLERANCE_DAYS)
+        .select(
+            "death_group",
+            pl.concat_str(
+                [
+                    pl.lit("Dates of death differ by "),
+                    pl.col("days").cast(pl.String),
+                    pl.lit(" days: "),
+                    pl.col("_sources").list.join(", "),
+                ]
+            ).alias("text"),
+        )
+    )
+    r = register
+    police = pl.col("police_classification")
+    conclusion = pl.col("inquest_conclusion")
+    texts = [
+        pl.when(conclusion.eq("unlawful_killing") & police.is_in(list(NOT_HOMICIDE))).then(
+            pl.concat_str(
+                [
+                    pl.lit("Police classified the death as "),
+                    police.str.replace_all("_", " "),
+                    pl.lit(" but the inquest concluded unlawful killing"),
+                ]
+            )
+        ),
+        pl.when(
+            conclusion.is_in(["natural_causes", "suicide", "accident_misadventure"])
+            & police.is_in(list(HOMICIDE))
+        ).then(
+            pl.concat_str(
+                [
+                    pl.lit("Police classified the death as "),
+                    police.str.replace_all("_", " "),
+                    pl.lit(" but the inquest concluded "),
+                    conclusion.str.replace_all("_", " "),
+                ]
+            )
+        ),
+        pl.when(
+            _is_assault_code(pl.col("icd10_underlying")).fill_null(False) & police.is_in(list(NOT_HOMICIDE))
+        ).then(
+            pl.concat_str(
+                [
+                    pl.lit("The medical examiner's underlying cause "),
+                    pl.col("icd10_underlying"),
+                    pl.lit(" is an assault but police classified the death as "),
+                    police.str.replace_all("_", " "),
+                ]
+            )
+        ),
+        pl.when(pl.col("police_classification").is_null() & pl.col("cited_report_id").is_not_null()).then(
+            pl.concat_str(
+                [
+                    pl.lit("The inquest cites police report "),
+                    pl.col("cited_report_id"),
+                    pl.lit(" but the force has not delivered it"),
+                ]
+            )
+        ),
+    ]
+    rows = r.select(
+        "death_group", pl.concat_list([t.alias(f"t{i}") for i, t in enumerate(texts)]).alias("text")
+    )
+    rows = rows.explode("text").filter(pl.col("text").is_not_null())
+    no_police = (
+        deceased.filter(
+            ~pl.col("death_group").is_in(
+                register.filter(pl.col("_has_police_record"))["death_group"].implode()
+            )
+        )
+        .group_by("death_group")
+        .agg(
+            pl.struct("feed", "partner_id")
+            .unique()
+            .sort_by(pl.struct("feed", "partner_id").struct.field("feed"))
+            .alias("_who")
+        )
+    )
+    if no_police.height:
+        no_police = no_police.with_columns(
+            text=pl.col("_who").map_elements(
+                lambda who: (
+                    "Known to the "
+                    + " and the ".join(_describe(w["feed"], w["partner_id"]) for w in who)
+                    + " with no police death report"
+                ),
+                return_dtype=pl.String,
+            )
+        ).select("death_group", "text")
+    else:
+        no_police = pl.DataFrame(schema={"death_group": pl.String, "text": pl.String})
+    everything = pl.concat([rows, spread, no_police], how="vertical_relaxed")
+    return everything.group_by("death_group").agg(pl.col("text").sort().alias("disagreements"))
+
+
+def _known_to_services(
+    records: pl.DataFrame, clusters: pl.DataFrame, deceased: pl.DataFrame, register: pl.DataFrame
+) -> pl.DataFrame:
+    """Services whose contact with the person began before the death (or undated)."""
+    contacts_frame = records.filter(pl.col("feed") == "safeguarding_contacts")
+    schema = {"death_group": pl.String, "known_to_services": pl.List(pl.String)}
+    if contacts_frame.is_empty():
+        return pl.DataFrame(schema=schema)
+    contacts = contacts_frame.join(clusters.select("record_key", "person_key"), on="record_key")
+    persons = register.select("death_group", "person_key", "best_date_of_death")
+    # Deaths of the same person through any of its records' clusters.
+    via_records = deceased.select("death_group", "person_key").unique()
+    persons = (
+        pl.concat([persons.select("death_group", "person_key"), via_records])
+        .unique()
+        .join(register.select("death_group", "best_date_of_death"), on="death_group")
+    )
+    return (
+        contacts.select("record_key", "person_key", "service", "first_contact_date")
+        .join(persons, on="person_key")
+        .filter(
+            pl.col("first_contact_date").is_null()
+            | pl.col("best_date_of_death").is_null()
+            | (pl.col("first_contact_date") <= pl.col("best_date_of_death"))
+        )
+        .group_by("death_group")
+        .agg(pl.col("service").drop_nulls().unique().sort().alias("known_to_services"))
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Everything at once
+
+
+@dataclass
+class PlatformLinkage:
+    records: pl.DataFrame
+    matches: pl.DataFrame
+    clusters: pl.DataFrame
+    death_register: pl.DataFrame
+    model: dict[str, Any]
+    training_notes: list[str]
+
+
+def link_platform(
+    staged: Mapping[str, pl.DataFrame | None],
+    key: bytes,
+    *,
+    threshold: float = CLUSTER_THRESHOLD,
+    backend: Backend = "duckdb",
+    spark_session: Any | None = None,
+    seed: int = 20260105,
+) -> PlatformLinkage:
+    """Person matches, person clusters and the death register from the staged feeds."""
+    records = person_records(staged)
+    matching = match_people(
+        records, threshold=threshold, backend=backend, spark_session=spark_session, seed=seed
+    )
+    clusters = cluster_people(records, matching.matches, key)
+    register = build_death_register(staged, records, clusters, matching.matches.filter(pl.col("linked")), key)
+    return PlatformLinkage(
+        records, matching.matches, clusters, register, matching.model, matching.training_notes
+    )
