@@ -181,10 +181,11 @@ def test_nhs_number_matches_exactly_and_a_different_one_separates_namesakes(peop
             # N1/N2: same number, forename recorded differently, birth date keyed wrong
             "forename": ["Anneliese", "Annie", "Gunther", "Gunther"],
             "surname": ["Brandvold", "Brandvold", "Oyelaran", "Oyelaran"],
-            "date_of_birth": [date(1970, 5, 20), date(1971, 8, 20), date(1984, 1, 30), date(1984, 1, 30)],
+            "date_of_birth": [date(1970, 5, 20), date(1971, 8, 20), date(1984, 1, 30), date(1984, 1, 31)],
             "postcode": [None, None, "02139", "02139"],
             "sex": ["f", "f", "m", "m"],
-            # N3/N4: same name, birth date and ZIP but different national numbers (twins)
+            # N3/N4: same name and ZIP, birth dates a keystroke apart, different national
+            # numbers: two people (identical name and birth date would be a mis-keyed number)
             "nhs_number": ["4857773456", "4857773456", "9434765919", "9434765870"],
         }
     )

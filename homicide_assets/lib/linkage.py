@@ -522,7 +522,13 @@ def run_splink(
                 )
         model = regularise_model(linker.misc.save_model_to_json())
         linker = Linker(sdfs if link else sdfs[0], model, log_level=None)
-        predictions = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
+        # Deterministic identifiers need the scores of every pair sharing one (see
+        # _apply_deterministic_identifiers): predict lower, filter at the threshold after.
+        deterministic = [i for i in deterministic_identifiers if i in identifiers]
+        floor_threshold = min(threshold, DETERMINISTIC_SCORE_FLOOR) if deterministic else threshold
+        predictions = linker.inference.predict(
+            threshold_match_probability=floor_threshold, warning_mode="never"
+        )
         pairs = pl.from_arrow(predictions.as_pyarrow_table())
     labels = level_labels(linker)
     gamma_cols = [c for c in pairs.columns if c.startswith("gamma_")]
@@ -555,14 +561,58 @@ def run_splink(
                 for c in ("unique_id", "frame", *keep_columns)
             ],
         )
-    deterministic = [i for i in deterministic_identifiers if i in identifiers]
-    # Two different valid identifiers (both present) are two people, however alike.
-    for ident in deterministic:
-        differs = next(v for v, label in labels[ident].items() if label.endswith("differs"))
-        pairs = pairs.filter(pl.col(f"gamma_{ident}") != differs)
-    exact = _identifier_pairs(features, deterministic, notes)
-    pairs = _add_exact_pairs(pairs, exact)
+    pairs = _apply_deterministic_identifiers(pairs, features, deterministic, labels, notes)
+    pairs = pairs.filter(pl.col("match_probability") >= threshold)
     return LinkageRun(pairs, model, labels, notes)
+
+
+def _level(labels: dict[str, dict[int, str]], comparison: str, label: str) -> int:
+    return next(v for v, text in labels[comparison].items() if text == label)
+
+
+def _apply_deterministic_identifiers(
+    pairs: pl.DataFrame,
+    features: list[pl.DataFrame],
+    identifiers: Sequence[str],
+    labels: dict[str, dict[int, str]],
+    notes: list[str],
+) -> pl.DataFrame:
+    """Let deterministic identifiers decide, unless the rest of the record contradicts them.
+
+    - Equal values: a match (probability 1), unless forename and date of birth both
+      differ outright, or the model, counting the shared identifier, still scores the
+      pair under :data:`DETERMINISTIC_SCORE_FLOOR` (a relative's number keyed on the
+      wrong record): then the model's score stands.
+    - Different values (both present): not a match, the pair is dropped, unless forename,
+      surname and date of birth are all exactly equal (a number keyed wrongly): then the
+      model's score, which already counts the difference against, stands.
+    """
+    if not identifiers:
+        return pairs.with_columns(exact_on=pl.lit(None, pl.String))
+    g = lambda c: pl.col(f"gamma_{c}")  # noqa: E731
+    name_dob_agree = (
+        (g("forename") == _level(labels, "forename", "same forename"))
+        & (g("surname") == _level(labels, "surname", "same surname"))
+        & (g("date_of_birth") == _level(labels, "date_of_birth", "same date of birth"))
+    ).fill_null(False)
+    for ident in identifiers:
+        differs = _level(labels, ident, f"{ident.replace('_', ' ')} differs")
+        pairs = pairs.filter(~(g(ident) == differs).fill_null(False) | name_dob_agree)
+    exact = _identifier_pairs(features, identifiers, notes)
+    contradicted = (
+        (g("forename") == _level(labels, "forename", "forename differs"))
+        & (g("date_of_birth") == _level(labels, "date_of_birth", "date of birth differs"))
+    ).fill_null(False)
+    # Every pair sharing an identifier is a candidate (the identifier is a blocking rule)
+    # and was scored at the low prediction threshold: one missing here is contradicted
+    # so strongly that even the shared identifier left it under 1%.
+    merged = pairs.join(exact, on=["unique_id_l", "unique_id_r", "frame_l", "frame_r"], how="left")
+    merged = merged.with_columns(exact_on=pl.when(contradicted).then(None).otherwise(pl.col("exact_on")))
+    return merged.with_columns(
+        match_probability=pl.when(pl.col("exact_on").is_not_null())
+        .then(1.0)
+        .otherwise(pl.col("match_probability")),
+    )
 
 
 #: Smallest m probability a trained level keeps. Unsupervised training on clean stretches
@@ -585,6 +635,8 @@ def regularise_model(model: dict[str, Any], m_floor: float = M_PROBABILITY_FLOOR
     return out
 
 
+#: Pairs sharing a deterministic identifier but scored under this are not forced to match.
+DETERMINISTIC_SCORE_FLOOR = 0.01
 #: An identifier value shared by more records than this is a placeholder or an error,
 #: not a person: it links nothing deterministically.
 MAX_RECORDS_PER_IDENTIFIER = 20
@@ -639,19 +691,6 @@ def _identifier_pairs(
     )
 
 
-def _add_exact_pairs(pairs: pl.DataFrame, exact: pl.DataFrame) -> pl.DataFrame:
-    """Pairs sharing a deterministic identifier are matches (probability 1) however they scored."""
-    if exact.is_empty():
-        return pairs.with_columns(exact_on=pl.lit(None, pl.String))
-    on = ["unique_id_l", "unique_id_r", "frame_l", "frame_r"]
-    merged = pairs.join(exact, on=on, how="full", coalesce=True)
-    return merged.with_columns(
-        match_probability=pl.when(pl.col("exact_on").is_not_null())
-        .then(1.0)
-        .otherwise(pl.col("match_probability")),
-    )
-
-
 def level_labels(linker) -> dict[str, dict[int, str]]:
     """``{comparison output column: {comparison vector value: label}}`` of a trained linker."""
     out: dict[str, dict[int, str]] = {}
@@ -667,10 +706,10 @@ def evidence_expr(labels: dict[str, dict[int, str]]) -> pl.Expr:
     """A polars expression giving each scored pair its evidence in words.
 
     "same forename; surname typo; date of birth day and month swapped" - null comparisons
-    are left out; a pair sharing a deterministic identifier starts "same nhs number (exact)".
+    are left out; a pair matched on a deterministic identifier starts "decided by nhs number".
     """
     parts = [
-        pl.concat_str([pl.lit("same "), pl.col("exact_on").str.replace_all("_", " "), pl.lit(" (exact)")])
+        pl.concat_str([pl.lit("decided by "), pl.col("exact_on").str.replace_all("_", " ")])
     ]
     for column, mapping in labels.items():
         gamma = f"gamma_{column}"
