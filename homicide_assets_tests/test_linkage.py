@@ -246,3 +246,203 @@ def test_link_people_rejects_frames_without_ids():
                         "date_of_birth": [date(2000, 1, 1)] * 2})
     with pytest.raises(ValueError, match="duplicate ids"):
         link_people(dup)
+
+
+# --------------------------------------------------------------------------------------
+# The death register on small staged feeds built by hand
+
+KEY = b"test-pseudonym-key-0123456789abcdef"
+BIRMINGHAM, COVENTRY, WOLVERHAMPTON = (52.4862, -1.8904), (52.4068, -1.5197), (52.5862, -2.1286)
+
+
+def _staged(feed: str, partner: str, key_col: str, rows: list[dict], extract: date = date(2025, 6, 1)) -> pl.DataFrame:
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    return frame.with_columns(
+        pl.lit(partner).alias("_partner_id"),
+        pl.lit(extract).alias("_extract_date"),
+        pl.concat_str([pl.lit(f"{feed}:{partner}:"), pl.col(key_col).cast(pl.String)]).alias("record_key"),
+    )
+
+
+def _report(report_id, forename, surname, dob, sex, dod, classification, place, nhs=None, postcode=None):
+    return {"report_id": report_id, "forename": forename, "surname": surname, "date_of_birth": dob, "sex": sex,
+            "date_of_death": dod, "classification": classification, "incident_lat": place[0],
+            "incident_lon": place[1], "nhs_number_key": nhs, "home_postcode": postcode}
+
+
+def _me(case, forename, surname, dob, sex, dod, icd10, nhs=None, postcode=None, referred=False, concern=False):
+    return {"me_case_id": case, "forename": forename, "surname": surname, "date_of_birth": dob, "sex": sex,
+            "date_of_death": dod, "icd10_underlying": icd10, "nhs_number_key": nhs, "home_postcode": postcode,
+            "referred_to_coroner": referred, "me_concern": concern}
+
+
+def _inquest(ref, forename, surname, dob, dod, conclusion, police_report_id=None):
+    return {"inquest_ref": ref, "forename": forename, "surname": surname, "date_of_birth": dob,
+            "date_of_death": dod, "conclusion": conclusion, "police_report_id": police_report_id}
+
+
+def _contact(contact, forename, surname, dob, service, first, nhs=None):
+    return {"contact_id": contact, "forename": forename, "surname": surname, "date_of_birth": dob,
+            "service": service, "first_contact_date": first, "nhs_number_key": nhs}
+
+
+def hand_built_staged() -> dict[str, pl.DataFrame]:
+    """Five deaths: police natural vs inquest unlawful killing with dates four days apart;
+    a death only the NHS and a coroner know; a homicide known to housing before the death
+    (and to youth justice after it); a suicide known to adult social care; a natural death
+    only the medical examiner knows. One finder appears in two reports."""
+    d = date
+    reports = _staged("death_reports", "wmp", "report_id", [
+        _report("DR-2025-000101", "John", "Smith", d(1980, 3, 4), "m", d(2025, 1, 10), "natural", BIRMINGHAM,
+                nhs="nhsA", postcode="B23 6TJ"),
+        _report("DR-2025-000102", "Aisha", "Khan", d(1999, 11, 12), "f", d(2025, 3, 3), "homicide", COVENTRY),
+        _report("DR-2025-000103", "Robert", "Brown", d(1950, 6, 7), "m", d(2025, 4, 4), "suspected_suicide",
+                WOLVERHAMPTON),
+    ])
+    persons = _staged("death_report_persons", "wmp", "report_id", [
+        {"report_id": "DR-2025-000102", "person_seq": 1, "role": "finder", "forename": "Peter", "surname": "Green",
+         "date_of_birth": d(1985, 1, 1), "phone_key": "phone1"},
+        {"report_id": "DR-2025-000103", "person_seq": 1, "role": "finder", "forename": "Pete", "surname": "Green",
+         "date_of_birth": d(1985, 1, 1), "phone_key": "phone1"},
+    ]).with_columns(record_key=pl.concat_str([pl.col("record_key"), pl.lit("|"), pl.col("person_seq").cast(pl.String)]))
+    me = pl.concat([
+        _staged("me_deaths", "uhb", "me_case_id", [
+            _me("ME1", "John", "Smith", d(1980, 3, 4), "m", d(2025, 1, 14), "I21.9", nhs="nhsA"),
+            _me("ME2", "Mary", "Jones", d(1950, 7, 8), "f", d(2025, 2, 1), "X42", nhs="nhsB", postcode="WS1 1AA",
+                referred=True),
+        ]),
+        _staged("me_deaths", "rwt", "me_case_id", [
+            _me("ME3", "Doris", "Ollerenshaw", d(1930, 2, 2), "f", d(2025, 2, 20), "I50.0", nhs="nhsC"),
+        ]),
+        _staged("me_deaths", "uhcw", "me_case_id", [
+            _me("ME4", "Aisha", "Khan", d(1999, 11, 12), "f", d(2025, 3, 3), "X99", nhs="nhsD"),
+        ]),
+    ])
+    inquests = _staged("inquests", "coroner_bs", "inquest_ref", [
+        _inquest("INQ1", "Jon", "Smith", d(1980, 3, 4), d(2025, 1, 10), "unlawful_killing", "DR-2025-000101"),
+        _inquest("INQ2", "Mary", "Jones", d(1950, 7, 8), d(2025, 2, 1), "pending"),
+    ])
+    contacts = pl.concat([
+        _staged("safeguarding_contacts", "bham", "contact_id", [
+            _contact("SC1", "Aisha", "Khan", d(1999, 11, 12), "housing", d(2024, 5, 1), nhs="nhsD"),
+            _contact("SC3", "Robert", "Brown", d(1950, 6, 7), "adult_social_care", d(2023, 1, 1)),
+        ]),
+        _staged("safeguarding_contacts", "cov", "contact_id", [
+            _contact("SC2", "Aisha", "Khan", d(1999, 11, 12), "youth_justice", d(2025, 4, 1)),
+        ]),
+    ])
+    return {"death_reports": reports, "death_report_persons": persons, "me_deaths": me, "inquests": inquests,
+            "safeguarding_contacts": contacts}
+
+
+HAND_LINKS = [  # the pairs a correct matcher finds in hand_built_staged()
+    ("death_reports:wmp:DR-2025-000101", "me_deaths:uhb:ME1", 0.97),
+    ("death_reports:wmp:DR-2025-000101", "inquests:coroner_bs:INQ1", 1.0),
+    ("inquests:coroner_bs:INQ2", "me_deaths:uhb:ME2", 0.95),
+    ("death_reports:wmp:DR-2025-000102", "me_deaths:uhcw:ME4", 0.99),
+    ("death_reports:wmp:DR-2025-000102", "safeguarding_contacts:bham:SC1", 0.93),
+    ("death_reports:wmp:DR-2025-000102", "safeguarding_contacts:cov:SC2", 0.92),
+    ("death_reports:wmp:DR-2025-000103", "safeguarding_contacts:bham:SC3", 0.96),
+    ("death_report_persons:wmp:DR-2025-000102|1", "death_report_persons:wmp:DR-2025-000103|1", 0.98),
+]
+
+
+def _hand_matches() -> pl.DataFrame:
+    return pl.DataFrame(
+        {"record_key_l": [a for a, _, _ in HAND_LINKS], "record_key_r": [b for _, b, _ in HAND_LINKS],
+         "match_probability": [p for _, _, p in HAND_LINKS], "linked": [True] * len(HAND_LINKS)}
+    )
+
+
+@pytest.fixture(scope="module")
+def hand_register() -> pl.DataFrame:
+    staged = hand_built_staged()
+    records = person_records(staged)
+    clusters = cluster_people(records, _hand_matches(), KEY)
+    return build_death_register(staged, records, clusters, _hand_matches(), KEY)
+
+
+def _death(register: pl.DataFrame, record_key: str) -> dict:
+    rows = register.filter(pl.col("source_records").list.contains(record_key))
+    assert rows.height == 1, f"{record_key} is in {rows.height} deaths"
+    return rows.row(0, named=True)
+
+
+def test_death_register_has_exactly_the_contract_columns(hand_register):
+    assert tuple(hand_register.columns) == DEATH_REGISTER_COLUMNS
+    assert DEATH_REGISTER_COLUMNS == (
+        "death_id", "person_key", "police_report_id", "source_records", "date_of_death", "la_code", "sex",
+        "age_at_death", "police_classification", "inquest_conclusion", "icd10_underlying", "known_to_services",
+        "disagreements", "match_probability",
+    )
+    assert hand_register.height == 5
+    assert hand_register["death_id"].n_unique() == 5
+    assert hand_register["death_id"].str.contains(r"^D[0-9a-f]{16}$").all()
+
+
+def test_death_register_joins_sources_and_names_the_disagreements(hand_register):
+    smith = _death(hand_register, "death_reports:wmp:DR-2025-000101")
+    assert smith["source_records"] == sorted(
+        ["death_reports:wmp:DR-2025-000101", "me_deaths:uhb:ME1", "inquests:coroner_bs:INQ1"]
+    )
+    assert smith["police_report_id"] == "DR-2025-000101"
+    assert smith["police_classification"] == "natural" and smith["inquest_conclusion"] == "unlawful_killing"
+    assert smith["icd10_underlying"] == "I21.9"
+    assert smith["la_code"] == "E08000025"  # from the incident coordinates
+    assert smith["match_probability"] == pytest.approx(0.97)
+    assert "Police classified the death as natural but the inquest concluded unlawful killing" in smith["disagreements"]
+    assert any(t.startswith("Dates of death differ by 4 days") for t in smith["disagreements"])
+    # two sources agree on 10 January against one on the 14th
+    assert smith["date_of_death"] == date(2025, 1, 10)
+
+    jones = _death(hand_register, "me_deaths:uhb:ME2")
+    assert jones["police_report_id"] is None
+    assert jones["disagreements"] == [
+        "Known to the inquest (coroner_bs) and the medical examiner (uhb) with no police death report"
+    ]
+    assert jones["la_code"] == "E08000030"  # home postcode district WS1
+
+    natural = _death(hand_register, "me_deaths:rwt:ME3")
+    assert natural["disagreements"] == []  # a natural death the examiner closed needs no police
+    assert natural["la_code"] == "E08000031" and natural["match_probability"] == 1.0
+
+
+def test_known_to_services_counts_only_contacts_before_the_death(hand_register):
+    khan = _death(hand_register, "death_reports:wmp:DR-2025-000102")
+    assert khan["known_to_services"] == ["housing"]
+    assert khan["age_at_death"] == 25 and khan["sex"] == "f" and khan["la_code"] == "E08000026"
+    assert "safeguarding_contacts:bham:SC1" not in khan["source_records"]  # contacts are not the death's records
+    brown = _death(hand_register, "death_reports:wmp:DR-2025-000103")
+    assert brown["known_to_services"] == ["adult_social_care"] and brown["age_at_death"] == 74
+
+
+def test_person_keys_and_death_ids_are_stable_and_keyed():
+    staged = hand_built_staged()
+    records = person_records(staged)
+    clusters = cluster_people(records, _hand_matches(), KEY)
+    finders = clusters.filter(pl.col("role") == "finder")
+    assert finders["person_key"].n_unique() == 1 and finders["cluster_size"].to_list() == [2, 2]
+    assert set(clusters.filter(pl.col("feed") == "safeguarding_contacts")["role"]) == {"subject"}
+    again = build_death_register(staged, records, cluster_people(records, _hand_matches(), KEY), _hand_matches(), KEY)
+    first = build_death_register(staged, records, clusters, _hand_matches(), KEY)
+    assert first.equals(again)
+    other_key = build_death_register(
+        staged, records, cluster_people(records, _hand_matches(), b"another-key-0123456789"), _hand_matches(),
+        b"another-key-0123456789",
+    )
+    assert set(other_key["death_id"]).isdisjoint(set(first["death_id"]))
+
+
+def test_two_police_reports_in_one_person_stay_two_deaths():
+    """Records of two reports that linkage wrongly joins still give one death per report."""
+    staged = hand_built_staged()
+    records = person_records(staged)
+    matches = pl.concat([
+        _hand_matches(),
+        pl.DataFrame({"record_key_l": ["death_reports:wmp:DR-2025-000102"],
+                      "record_key_r": ["death_reports:wmp:DR-2025-000103"], "match_probability": [0.91],
+                      "linked": [True]}),
+    ])
+    register = build_death_register(staged, records, cluster_people(records, matches, KEY), matches, KEY)
+    assert register.height == 5
+    assert _death(register, "me_deaths:uhcw:ME4")["police_report_id"] == "DR-2025-000102"

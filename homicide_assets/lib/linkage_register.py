@@ -571,8 +571,8 @@ def build_death_register(
     deceased = groups.join(records, on="record_key", how="left").join(
         clusters.select("record_key", "person_key"), on="record_key", how="left"
     )
-    extra = _feed_details(staged)
-    deceased = deceased.join(extra, on="record_key", how="left")
+    details = _feed_details(staged)
+    deceased = deceased.join(details, on="record_key", how="left")
 
     anchors = _anchor_key(deceased, "death_group")
     death_ids = {a: "D" + pseudonym(a, key, "death")[:16] for a in anchors["anchor_record"].to_list()}
@@ -675,7 +675,7 @@ def build_death_register(
         | pl.col("police_report_id").is_not_null(),
     )
     disagreements = _disagreements(deceased, register)
-    services = _known_to_services(records, clusters, deceased, register)
+    services = _known_to_services(records, clusters, details, deceased, register)
     register = (
         register.join(disagreements, on="death_group", how="left")
         .join(services, on="death_group", how="left")
@@ -699,8 +699,24 @@ def _age(dob: pl.Expr, dod: pl.Expr) -> pl.Expr:
     return (dod.dt.year() - dob.dt.year() - before_birthday.cast(pl.Int64)).cast(pl.Int64)
 
 
+DETAIL_SCHEMA = {
+    "record_key": pl.String,
+    "classification": pl.String,
+    "incident_la": pl.String,
+    "incident_postcode_la": pl.String,
+    "conclusion": pl.String,
+    "icd10_underlying": pl.String,
+    "referred_to_coroner": pl.Boolean,
+    "me_concern": pl.Boolean,
+    "service": pl.String,
+    "first_contact_date": pl.Date,
+}
+
+
 def _feed_details(staged: Mapping[str, pl.DataFrame | None]) -> pl.DataFrame:
-    """Per deceased record: classification, conclusion, ICD-10, incident place."""
+    """Per record, what the register needs beyond the person: police classification and
+    incident place, inquest conclusion, the medical examiner's cause, referral and concern,
+    and a safeguarding contact's service and first contact date."""
     parts = []
     frame = staged.get("death_reports")
     if frame is not None and not frame.is_empty():
@@ -721,19 +737,38 @@ def _feed_details(staged: Mapping[str, pl.DataFrame | None]) -> pl.DataFrame:
         parts.append(frame.select("record_key", pl.col("conclusion").cast(pl.String)))
     frame = staged.get("me_deaths")
     if frame is not None and not frame.is_empty():
-        parts.append(frame.select("record_key", pl.col("icd10_underlying").cast(pl.String)))
-    schema = {
-        "record_key": pl.String,
-        "classification": pl.String,
-        "incident_la": pl.String,
-        "incident_postcode_la": pl.String,
-        "conclusion": pl.String,
-        "icd10_underlying": pl.String,
-    }
+        parts.append(
+            frame.select(
+                "record_key",
+                *[
+                    _col(frame, c, t).alias(c)
+                    for c, t in DETAIL_SCHEMA.items()
+                    if c in ("icd10_underlying", "referred_to_coroner", "me_concern")
+                ],
+            )
+        )
+    frame = staged.get("safeguarding_contacts")
+    if frame is not None and not frame.is_empty():
+        parts.append(
+            frame.select(
+                "record_key",
+                *[
+                    _col(frame, c, t).alias(c)
+                    for c, t in DETAIL_SCHEMA.items()
+                    if c in ("service", "first_contact_date")
+                ],
+            )
+        )
+    schema = DETAIL_SCHEMA
     if not parts:
         return pl.DataFrame(schema=schema)
     details = pl.concat(parts, how="diagonal_relaxed")
     return details.select([_col(details, c, t).alias(c) for c, t in schema.items()])
+
+
+def _is_external_cause(code: pl.Expr) -> pl.Expr:
+    """ICD-10 chapter XX, external causes of morbidity and mortality (V01-Y98)."""
+    return code.str.slice(0, 1).is_in(["V", "W", "X", "Y"])
 
 
 def _is_assault_code(code: pl.Expr) -> pl.Expr:
@@ -830,46 +865,61 @@ def _disagreements(deceased: pl.DataFrame, register: pl.DataFrame) -> pl.DataFra
         "death_group", pl.concat_list([t.alias(f"t{i}") for i, t in enumerate(texts)]).alias("text")
     )
     rows = rows.explode("text").filter(pl.col("text").is_not_null())
+    # A death the NHS or a coroner knows of that police would be expected to know of too:
+    # an inquest, a referral to the coroner, a medical examiner's concern or an external
+    # cause of death (ICD-10 V01-Y98). Natural deaths the examiner closed need no police.
+    expected = (
+        (pl.col("feed") == "inquests")
+        | pl.col("referred_to_coroner").fill_null(False)
+        | pl.col("me_concern").fill_null(False)
+        | _is_external_cause(pl.col("icd10_underlying")).fill_null(False)
+    )
+    policed = register.filter(pl.col("_has_police_record"))["death_group"].implode()
+    unpoliced = deceased.filter(~pl.col("death_group").is_in(policed)).with_columns(
+        _expected=expected,
+        _who=pl.concat_str(
+            [
+                pl.col("feed").replace_strict(FEED_WORDS, default=pl.col("feed")),
+                pl.lit(" ("),
+                pl.col("partner_id"),
+                pl.lit(")"),
+            ]
+        ),
+    )
     no_police = (
-        deceased.filter(
-            ~pl.col("death_group").is_in(
-                register.filter(pl.col("_has_police_record"))["death_group"].implode()
-            )
-        )
-        .group_by("death_group")
-        .agg(
-            pl.struct("feed", "partner_id")
-            .unique()
-            .sort_by(pl.struct("feed", "partner_id").struct.field("feed"))
-            .alias("_who")
+        unpoliced.group_by("death_group")
+        .agg(pl.col("_expected").any(), pl.col("_who").unique().sort())
+        .filter(pl.col("_expected"))
+        .select(
+            "death_group",
+            pl.concat_str(
+                [
+                    pl.lit("Known to the "),
+                    pl.col("_who").list.join(" and the "),
+                    pl.lit(" with no police death report"),
+                ]
+            ).alias("text"),
         )
     )
-    if no_police.height:
-        no_police = no_police.with_columns(
-            text=pl.col("_who").map_elements(
-                lambda who: (
-                    "Known to the "
-                    + " and the ".join(_describe(w["feed"], w["partner_id"]) for w in who)
-                    + " with no police death report"
-                ),
-                return_dtype=pl.String,
-            )
-        ).select("death_group", "text")
-    else:
-        no_police = pl.DataFrame(schema={"death_group": pl.String, "text": pl.String})
     everything = pl.concat([rows, spread, no_police], how="vertical_relaxed")
     return everything.group_by("death_group").agg(pl.col("text").sort().alias("disagreements"))
 
 
 def _known_to_services(
-    records: pl.DataFrame, clusters: pl.DataFrame, deceased: pl.DataFrame, register: pl.DataFrame
+    records: pl.DataFrame,
+    clusters: pl.DataFrame,
+    details: pl.DataFrame,
+    deceased: pl.DataFrame,
+    register: pl.DataFrame,
 ) -> pl.DataFrame:
     """Services whose contact with the person began before the death (or undated)."""
     contacts_frame = records.filter(pl.col("feed") == "safeguarding_contacts")
     schema = {"death_group": pl.String, "known_to_services": pl.List(pl.String)}
     if contacts_frame.is_empty():
         return pl.DataFrame(schema=schema)
-    contacts = contacts_frame.join(clusters.select("record_key", "person_key"), on="record_key")
+    contacts = contacts_frame.join(clusters.select("record_key", "person_key"), on="record_key").join(
+        details.select("record_key", "service", "first_contact_date"), on="record_key", how="left"
+    )
     persons = register.select("death_group", "person_key", "best_date_of_death")
     # Deaths of the same person through any of its records' clusters.
     via_records = deceased.select("death_group", "person_key").unique()
