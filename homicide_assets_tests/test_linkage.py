@@ -27,7 +27,6 @@ from homicide_assets.lib.linkage_register import (
     DEATH_REGISTER_COLUMNS,
     build_death_register,
     cluster_people,
-    link_platform,
     person_records,
 )
 

@@ -91,8 +91,9 @@ OPTIONAL_COLUMNS = ("postcode", "sex")
 def load_nicknames(path: Path = NICKNAMES_PATH) -> dict[str, tuple[str, ...]]:
     """Nickname or variant -> the formal names it stands for, from ``seeds/nicknames.csv``.
 
-    A name may stand for several formal names ("alex": alexander, alexandra). Formal names
-    are not listed against themselves.
+    A name may stand for several formal names ("alex": alexander, alexandra), and a
+    spelling variant is listed against the usual spelling ("stephen": steven), followed
+    transitively. Formal names are not listed against themselves.
     """
     out: dict[str, list[str]] = {}
     with path.open(newline="", encoding="utf-8") as fh:
@@ -100,7 +101,19 @@ def load_nicknames(path: Path = NICKNAMES_PATH) -> dict[str, tuple[str, ...]]:
             name, formal = _fold(row["name"]), _fold(row["formal"])
             if name and formal and name != formal:
                 out.setdefault(name, []).append(formal)
-    return {k: tuple(sorted(set(v))) for k, v in out.items()}
+    # Follow chains ("cathy" -> "catherine" -> "katherine") so a nickname reaches every
+    # spelling of its formal name.
+    closed: dict[str, tuple[str, ...]] = {}
+    for name in out:
+        seen: set[str] = set()
+        todo = list(out[name])
+        while todo:
+            formal = todo.pop()
+            if formal not in seen and formal != name:
+                seen.add(formal)
+                todo.extend(out.get(formal, ()))
+        closed[name] = tuple(sorted(seen))
+    return closed
 
 
 def _fold(text: str | None) -> str:
@@ -148,9 +161,18 @@ def standardise_people(
     if missing:
         raise ValueError(f"people frame lacks required column(s) {missing}")
     nick = load_nicknames()
+    # A blocking key shared by a nickname and its formal names: the alphabetically first
+    # formal name that is not itself a variant ("cathy", "catherine" -> "katherine").
+    terminal = {
+        name: sorted(f for f in formals if f not in nick) or sorted(formals) for name, formals in nick.items()
+    }
     nick_frame = pl.DataFrame(
-        {"_first": list(nick), "_formal": [list(v) for v in nick.values()]},
-        schema={"_first": pl.String, "_formal": pl.List(pl.String)},
+        {
+            "_first": list(nick),
+            "_formal": [list(v) for v in nick.values()],
+            "_key": [terminal[k][0] for k in nick],
+        },
+        schema={"_first": pl.String, "_formal": pl.List(pl.String), "_key": pl.String},
     )
     dob = frame["date_of_birth"]
     if dob.dtype == pl.String:
@@ -188,8 +210,8 @@ def standardise_people(
         )
         .alias("forename_names"),
         # A blocking key shared by a nickname and its formal name ("bill", "william").
-        pl.coalesce(pl.col("_formal").list.first(), pl.col("_first")).alias("forename_key"),
-    ).drop("_first", "_formal")
+        pl.coalesce(pl.col("_key"), pl.col("_first")).alias("forename_key"),
+    ).drop("_first", "_formal", "_key")
     swapped_ok = pl.col("date_of_birth").dt.day().le(12) & (
         pl.col("date_of_birth").dt.day() != pl.col("date_of_birth").dt.month()
     )
@@ -708,9 +730,7 @@ def evidence_expr(labels: dict[str, dict[int, str]]) -> pl.Expr:
     "same forename; surname typo; date of birth day and month swapped" - null comparisons
     are left out; a pair matched on a deterministic identifier starts "decided by nhs number".
     """
-    parts = [
-        pl.concat_str([pl.lit("decided by "), pl.col("exact_on").str.replace_all("_", " ")])
-    ]
+    parts = [pl.concat_str([pl.lit("decided by "), pl.col("exact_on").str.replace_all("_", " ")])]
     for column, mapping in labels.items():
         gamma = f"gamma_{column}"
         keyed = {k: v for k, v in mapping.items() if v != "null"}
