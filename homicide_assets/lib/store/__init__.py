@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
 #: Modules holding SQLModel tables; add a domain's module here.
-MODEL_MODULES = ("homicide_assets.lib.store.ingest", "homicide_assets.lib.store.lessons")
+MODEL_MODULES = ("homicide_assets.lib.store.ingest", "homicide_assets.lib.store.lessons", "homicide_assets.lib.store.alerts")
 
 
 @lru_cache(maxsize=8)
