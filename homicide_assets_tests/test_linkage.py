@@ -445,3 +445,43 @@ def test_two_police_reports_in_one_person_stay_two_deaths():
     register = build_death_register(staged, records, cluster_people(records, matches, KEY), matches, KEY)
     assert register.height == 5
     assert _death(register, "me_deaths:uhcw:ME4")["police_report_id"] == "DR-2025-000102"
+
+
+# --------------------------------------------------------------------------------------
+# Evaluation against ground truth
+
+
+def test_cluster_scores_count_pairs_from_cluster_sizes():
+    from homicide_assets.lib.linkage_eval import cluster_scores
+
+    frame = pl.DataFrame({"pred": ["a", "a", "a", "b", "c"], "true": [1, 1, 2, 2, 3]})
+    s = cluster_scores(frame, "pred", "true")
+    # predicted pairs: 3 (a); true pairs: (1,1) and (2,2) -> 2; shared: 1
+    assert (s["true_positives"], s["false_positives"], s["false_negatives"]) == (1, 2, 1)
+    assert s["precision"] == pytest.approx(1 / 3, abs=1e-4) and s["recall"] == pytest.approx(0.5)
+
+
+def test_worst_death_errors_name_false_merges_and_missed_links(hand_register):
+    from homicide_assets.lib.linkage_eval import score_death_clusters, worst_death_errors
+
+    staged = hand_built_staged()
+    records = person_records(staged)
+    # Truth that disagrees with the register twice: ME1 is somebody else's death, and
+    # police report 103 and the rwt examiner's record are one death.
+    truth_death = {
+        "death_reports:wmp:DR-2025-000101": "t1", "inquests:coroner_bs:INQ1": "t1", "me_deaths:uhb:ME1": "t9",
+        "inquests:coroner_bs:INQ2": "t2", "me_deaths:uhb:ME2": "t2", "me_deaths:rwt:ME3": "t5",
+        "death_reports:wmp:DR-2025-000102": "t3", "me_deaths:uhcw:ME4": "t3", "death_reports:wmp:DR-2025-000103": "t5",
+    }
+    truth = pl.DataFrame({"record_key": list(truth_death), "death_id": list(truth_death.values()),
+                          "person_id": list(truth_death.values())})
+    scores = score_death_clusters(hand_register, truth)
+    assert scores["false_positives"] == 2 and scores["false_negatives"] == 1
+    errors = worst_death_errors(hand_register, truth, records, _hand_matches().with_columns(evidence=pl.lit("x")),
+                                threshold=0.9)
+    kinds = errors.group_by("kind").len().sort("kind").rows()
+    assert kinds == [("false_merge", 2), ("missed_link", 1)]
+    merge = errors.filter(pl.col("record_key_r") == "me_deaths:uhb:ME1").row(0, named=True)
+    assert "linked at 0.970" in merge["cause"] and "date of death" not in merge["cause"]
+    missed = errors.filter(pl.col("kind") == "missed_link").row(0, named=True)
+    assert "not a candidate pair" in missed["cause"] and "forename Robert vs Doris" in missed["cause"]
