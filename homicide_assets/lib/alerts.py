@@ -148,11 +148,13 @@ def raise_alert(
     channel: AlertChannel | None = None,
     partner_id: str | None = None,
     feed: str | None = None,
+    count_repeat: bool = True,
 ) -> AlertOutcome:
     """Store and send an alert once per ``dedup_key``.
 
-    A repeat of a stored alert increments its ``occurrences`` and sends nothing, unless a
-    channel failed last time: then that channel is tried again. ``channel`` defaults to
+    A repeat of a stored alert increments its ``occurrences`` (unless ``count_repeat`` is
+    false: a scan seeing the same fact again) and sends nothing, unless a channel failed
+    last time: then that channel is tried again. ``channel`` defaults to
     :meth:`AlertChannel.from_env`.
     """
     if severity not in SEVERITIES:
@@ -163,9 +165,10 @@ def raise_alert(
     with session_scope(url) as s:
         existing = s.exec(select(Alert).where(Alert.dedup_key == dedup_key)).first()
         if existing is not None:
-            existing.occurrences += 1
-            existing.last_seen_at = now
-            s.add(existing)
+            if count_repeat:
+                existing.occurrences += 1
+                existing.last_seen_at = now
+                s.add(existing)
             alert, new = existing, False
         else:
             alert = Alert(dedup_key=dedup_key, kind=kind, severity=severity, subject=subject, body=body,
@@ -349,7 +352,7 @@ def alert_check_failed(
 
 def alert_file_quarantined(
     url: str, file_name: str, rule: str, reason: str, partner_id: str | None, feed: str | None,
-    quarantine_path: str | None, channel: AlertChannel | None = None,
+    quarantine_path: str | None, channel: AlertChannel | None = None, count_repeat: bool = True,
 ) -> AlertOutcome:
     """A delivered file was refused whole."""
     shown = safe_file_name(file_name)
@@ -367,13 +370,13 @@ def alert_file_quarantined(
         f"file_quarantined:{partner_id or '-'}:{_digest([quarantine_path or file_name])}:{rule}", severity="ERROR",
         next_step=("Ask the partner for a corrected file (new extract date or __<seq>); re-delivering the same "
                    "bytes changes nothing. If the refusal is wrong, fix the rule and re-run the delivery."),
-        channel=channel, partner_id=partner_id, feed=feed,
+        channel=channel, partner_id=partner_id, feed=feed, count_repeat=count_repeat,
     )
 
 
 def alert_rows_quarantined(
     url: str, delivery_id: str, file_name: str, partner_id: str, feed: str, rows_read: int | None,
-    counts: Mapping[tuple[str, str], int], channel: AlertChannel | None = None,
+    counts: Mapping[tuple[str, str], int], channel: AlertChannel | None = None, count_repeat: bool = True,
 ) -> AlertOutcome:
     """Some rows of a delivery broke the contract and were kept out of the staged table."""
     total_rules = sum(counts.values())
@@ -389,13 +392,13 @@ def alert_rows_quarantined(
         "\n".join(lines), f"rows_quarantined:{delivery_id}:{_digest(f'{c}:{r}:{n}' for (c, r), n in counts.items())}",
         severity="WARN",
         next_step="Send the partner the lines and rules from the quarantine table and ask for a corrected extract.",
-        channel=channel, partner_id=partner_id, feed=feed,
+        channel=channel, partner_id=partner_id, feed=feed, count_repeat=count_repeat,
     )
 
 
 def alert_columns_dropped(
     url: str, delivery_id: str, file_name: str, partner_id: str, feed: str, columns: list[str],
-    channel: AlertChannel | None = None,
+    channel: AlertChannel | None = None, count_repeat: bool = True,
 ) -> AlertOutcome:
     """A delivery carried columns its data sharing agreement does not permit (dropped unread)."""
     safe_columns = [c if re.fullmatch(r"[A-Za-z0-9_ .-]{1,64}", c) else "<unprintable column name>" for c in columns]
@@ -406,7 +409,7 @@ def alert_columns_dropped(
         f"columns_dropped:{delivery_id}", severity="WARN",
         next_step=("Tell the partner's data owner that these columns must not be sent under the agreement, "
                    "and record it with the information governance lead."),
-        channel=channel, partner_id=partner_id, feed=feed,
+        channel=channel, partner_id=partner_id, feed=feed, count_repeat=count_repeat,
     )
 
 
@@ -427,3 +430,126 @@ def alert_feed_overdue(
                    "under the Serious Violence Duty (partners/compliance lists it)."),
         channel=channel, partner_id=partner_id, feed=feed,
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Partners late against their cadence
+# ---------------------------------------------------------------------------------------
+
+#: Ledger statuses that count as "delivered" (a file refused whole does not)
+DELIVERED_STATUSES = ("received", "parsed", "staged")
+
+
+@dataclass(frozen=True)
+class OverdueFeed:
+    partner_id: str
+    organisation: str
+    feed: str
+    cadence_days: int
+    last_extract: date | None
+    days_since: int
+
+
+def ledger_extract_dates(url: str) -> tuple[dict[tuple[str, str], date], date | None]:
+    """Newest extract date per (partner, feed) among delivered files, and the date the first
+    delivery of any kind was received (when the platform went live)."""
+    from sqlalchemy import func
+
+    from homicide_assets.lib.store.ingest import Delivery
+
+    with session_scope(url) as s:
+        rows = s.exec(
+            select(Delivery.partner_id, Delivery.feed, func.max(Delivery.extract_date))
+            .where(Delivery.status.in_(DELIVERED_STATUSES))
+            .group_by(Delivery.partner_id, Delivery.feed)
+        ).all()
+        first = s.exec(select(func.min(Delivery.received_at))).one()
+    newest = {(p, f): (d if isinstance(d, date) else date.fromisoformat(str(d))) for p, f, d in rows}
+    live_since = first.date() if isinstance(first, datetime) else (
+        datetime.fromisoformat(str(first)).date() if first else None)
+    return newest, live_since
+
+
+def overdue_feeds(registry, newest: Mapping[tuple[str, str], date], today: date,
+                  live_since: date | None, grace_days: int = 1) -> list[OverdueFeed]:
+    """Feeds owed under an agreement in force whose newest extract is older than the cadence
+    (plus ``grace_days``). A feed never delivered counts from when the platform went live
+    (``live_since``) or the agreement was signed, whichever is later; before anything at all
+    has been received (``live_since`` is None) nothing is overdue."""
+    out = []
+    for pf in registry.feeds:
+        if pf.cadence_days is None:
+            continue
+        agreement = registry.agreement(pf.partner_id)
+        if agreement is None or pf.feed not in agreement.permitted_feeds or not agreement.in_force_on(today):
+            continue
+        last = newest.get((pf.partner_id, pf.feed))
+        if last is None and live_since is None:
+            continue
+        start = last or max(live_since, agreement.signed_on)
+        days = (today - start).days
+        if days > pf.cadence_days + grace_days:
+            partner = registry.partner(pf.partner_id)
+            out.append(OverdueFeed(pf.partner_id, partner.organisation if partner else pf.partner_id, pf.feed,
+                                   pf.cadence_days, last, days))
+    return out
+
+
+def alert_overdue_feeds(url: str, registry, today: date, channel: AlertChannel | None = None,
+                        grace_days: int = 1) -> list[AlertOutcome]:
+    """Raise :func:`alert_feed_overdue` for every partner late against its cadence today."""
+    newest, live_since = ledger_extract_dates(url)
+    return [
+        alert_feed_overdue(url, o.partner_id, o.organisation, o.feed, o.cadence_days, o.last_extract,
+                           o.days_since, channel=channel)
+        for o in overdue_feeds(registry, newest, today, live_since, grace_days)
+    ]
+
+
+# ---------------------------------------------------------------------------------------
+# Ingest events in the ledger that analysts must hear about
+# ---------------------------------------------------------------------------------------
+
+def alert_ingest_events(url: str, cursor: Mapping | None = None, channel: AlertChannel | None = None
+                        ) -> tuple[dict, list[AlertOutcome]]:
+    """Alert on what the ingest recorded: files quarantined (since ``cursor``), columns dropped
+    under the agreement, rows quarantined per delivery. Idempotent: an alert already raised
+    is neither sent nor counted again. Returns the new cursor and the alerts raised now."""
+    from sqlalchemy import func
+
+    from homicide_assets.lib.store.ingest import Delivery, QuarantineEntry
+
+    cursor = dict(cursor or {})
+    last_id = int(cursor.get("quarantine_id", 0))
+    outcomes: list[AlertOutcome] = []
+    with session_scope(url) as s:
+        files = list(s.exec(select(QuarantineEntry).where(QuarantineEntry.kind == "file", QuarantineEntry.id > last_id)
+                            .order_by(QuarantineEntry.id)))
+        dropped = list(s.exec(select(Delivery).where(Delivery.columns_dropped.is_not(None))))
+        with_rows = list(s.exec(select(Delivery).where(Delivery.rows_quarantined > 0)))
+        counts: dict[str, dict[tuple[str, str], int]] = {}
+        if with_rows:
+            for delivery_id, column, rule, n in s.exec(
+                select(QuarantineEntry.delivery_id, QuarantineEntry.column, QuarantineEntry.rule, func.count())
+                .where(QuarantineEntry.kind == "row",
+                       QuarantineEntry.delivery_id.in_([d.delivery_id for d in with_rows]))
+                .group_by(QuarantineEntry.delivery_id, QuarantineEntry.column, QuarantineEntry.rule)
+            ):
+                counts.setdefault(delivery_id, {})[(column or "-", rule)] = n
+    for entry in files:
+        outcomes.append(alert_file_quarantined(
+            url, entry.file_name, entry.rule, entry.reason, entry.partner_id, entry.feed, entry.quarantine_path,
+            channel=channel, count_repeat=False))
+        last_id = max(last_id, entry.id)
+    for d in dropped:
+        columns = [c for c in (d.columns_dropped or "").split(";") if c]
+        if columns:
+            outcomes.append(alert_columns_dropped(url, d.delivery_id, d.file_name, d.partner_id, d.feed, columns,
+                                                  channel=channel, count_repeat=False))
+    for d in with_rows:
+        if counts.get(d.delivery_id):
+            outcomes.append(alert_rows_quarantined(url, d.delivery_id, d.file_name, d.partner_id, d.feed,
+                                                   d.rows_read, counts[d.delivery_id], channel=channel,
+                                                   count_repeat=False))
+    cursor["quarantine_id"] = last_id
+    return cursor, [o for o in outcomes if o.new]
