@@ -29,12 +29,25 @@ def _parse_noise(items: list[str]) -> dict[str, float]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="homicide-assets synth", description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=sorted(SCALES), default="tiny", help="how much to generate (default tiny)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed; same seed and scale give identical bytes")
-    parser.add_argument("--out", type=Path, required=True, help="output folder (landing/ and ground_truth/ are replaced)")
-    parser.add_argument("--faults", action="store_true", help="also write malformed deliveries (ground_truth/faults.parquet)")
-    parser.add_argument("--noise", action="append", default=[], metavar="NAME=VALUE",
-                        help=f"override a noise rate; names: {', '.join(NoiseParams().as_dict())}")
+    parser.add_argument(
+        "--scale", choices=sorted(SCALES), default="tiny", help="how much to generate (default tiny)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=1, help="random seed; same seed and scale give identical bytes"
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, help="output folder (landing/ and ground_truth/ are replaced)"
+    )
+    parser.add_argument(
+        "--faults", action="store_true", help="also write malformed deliveries (ground_truth/faults.parquet)"
+    )
+    parser.add_argument(
+        "--noise",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"override a noise rate; names: {', '.join(NoiseParams().as_dict())}",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
 
@@ -52,9 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2, default=str))
         return 0
-    print(f"synth {summary.scale} seed {summary.seed} -> {summary.out}: {summary.deaths:,} deaths, "
-          f"{summary.persons:,} persons, {summary.files:,} files ({summary.bytes / 1e6:.1f} MB) in "
-          f"{summary.seconds:.1f} s, peak RSS {summary.peak_rss_mb:.0f} MB")
+    print(
+        f"synth {summary.scale} seed {summary.seed} -> {summary.out}: {summary.deaths:,} deaths, "
+        f"{summary.persons:,} persons, {summary.files:,} files ({summary.bytes / 1e6:.1f} MB) in "
+        f"{summary.seconds:.1f} s, peak RSS {summary.peak_rss_mb:.0f} MB"
+    )
     for feed, rows in summary.records_by_feed.items():
         print(f"  {feed:<24} {rows:>9,} records in {summary.files_by_feed[feed]:>5,} files")
     print("  series: " + ", ".join(f"{k} {v}" for k, v in summary.series_by_kind.items()))

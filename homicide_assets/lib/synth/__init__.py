@@ -20,5 +20,12 @@ from homicide_assets.lib.synth.generate import SynthSummary, generate
 from homicide_assets.lib.synth.series import SERIES_KINDS
 
 __all__ = [
-    "PERIOD_END", "SCALES", "SERIES_KINDS", "ComplianceScenario", "NoiseParams", "Scale", "SynthSummary", "generate",
+    "PERIOD_END",
+    "SCALES",
+    "SERIES_KINDS",
+    "ComplianceScenario",
+    "NoiseParams",
+    "Scale",
+    "SynthSummary",
+    "generate",
 ]

@@ -13,6 +13,8 @@ from datetime import date, timedelta
 #: Last day of every generated period. Fixed so output never depends on today's date;
 #: nothing generated is later than this (and so never later than 2026-11-26).
 PERIOD_END = date(2026, 9, 30)
+#: No generated date (not even a due date) is later than this.
+LATEST_DATE = date(2026, 11, 26)
 
 
 @dataclass(frozen=True)
@@ -51,19 +53,32 @@ class Scale:
 
 SCALES: dict[str, Scale] = {
     "tiny": Scale(
-        "tiny", volume=0.018, years=1, delivery_window_days=56,
+        "tiny",
+        volume=0.018,
+        years=1,
+        delivery_window_days=56,
         description="CI and the committed sample: ~500 deaths, ~100 police reports, one of each series kind",
     ),
     "force-year": Scale(
-        "force-year", volume=1.0, years=1, delivery_window_days=365,
+        "force-year",
+        volume=1.0,
+        years=1,
+        delivery_window_days=365,
         description="one West Midlands year: ~28,000 deaths, ~3,500 police death reports",
     ),
     "force-decade": Scale(
-        "force-decade", volume=1.0, years=10, delivery_window_days=365,
+        "force-decade",
+        volume=1.0,
+        years=10,
+        delivery_window_days=365,
         description="ten West Midlands years; the last year on cadence, the nine before in one backfill",
     ),
     "national-year": Scale(
-        "national-year", volume=17.0, years=1, delivery_window_days=365, chunk_deaths=150_000,
+        "national-year",
+        volume=17.0,
+        years=1,
+        delivery_window_days=365,
+        chunk_deaths=150_000,
         description="17x a force-year through the same partners (England and Wales is ~20x the West Midlands)",
     ),
 }
@@ -126,7 +141,9 @@ class NoiseParams:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(kwargs) - known)
         if unknown:
-            raise TypeError(f"unknown noise parameter(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise TypeError(
+                f"unknown noise parameter(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         return replace(cls(), **kwargs)
 
     def as_dict(self) -> dict[str, float]:

@@ -15,48 +15,114 @@ from homicide_assets.lib.synth import geo, stats
 from homicide_assets.lib.synth.config import PERIOD_END, Scale
 from homicide_assets.lib.synth.institutions import TRUSTS_BY_LA, Institutions
 from homicide_assets.lib.synth.rand import (
-    age_from_bands, choice_from_dict, dates_in_period, minutes_of_day, poisson_count,
+    age_from_bands,
+    choice_from_dict,
+    dates_in_period,
+    minutes_of_day,
+    poisson_count,
 )
 
 CATEGORIES = ("homicide", "suicide", "drug", "road_traffic", "accident", "natural")
 #: Which district weighting (geo.district_weights) places each category.
-PLACE_KIND = {"homicide": "violence", "suicide": "suicide", "drug": "drug", "road_traffic": "road",
-              "accident": "natural", "natural": "natural"}
+PLACE_KIND = {
+    "homicide": "violence",
+    "suicide": "suicide",
+    "drug": "drug",
+    "road_traffic": "road",
+    "accident": "natural",
+    "natural": "natural",
+}
 
 #: Where (police ``location_type``) unnatural deaths happen. Homicides: ~45% in a dwelling,
 #: most of the rest in the street or open space [ONS-HOM, location tables]; domestic homicides
 #: nearly all at home.
 LOCATION_TYPE: dict[str, dict[str, float]] = {
-    "homicide": {"dwelling": 0.42, "street": 0.36, "public_open_space": 0.08, "licensed_premises": 0.05,
-                 "retail": 0.02, "transport": 0.02, "other": 0.05},
+    "homicide": {
+        "dwelling": 0.42,
+        "street": 0.36,
+        "public_open_space": 0.08,
+        "licensed_premises": 0.05,
+        "retail": 0.02,
+        "transport": 0.02,
+        "other": 0.05,
+    },
     "homicide_domestic": {"dwelling": 0.88, "street": 0.06, "public_open_space": 0.03, "other": 0.03},
-    "suicide": {"dwelling": 0.60, "public_open_space": 0.12, "transport": 0.07, "waterway": 0.05, "other": 0.16},
-    "drug": {"dwelling": 0.74, "public_open_space": 0.07, "street": 0.06, "other": 0.11, "licensed_premises": 0.01,
-             "custody": 0.01},
+    "suicide": {
+        "dwelling": 0.60,
+        "public_open_space": 0.12,
+        "transport": 0.07,
+        "waterway": 0.05,
+        "other": 0.16,
+    },
+    "drug": {
+        "dwelling": 0.74,
+        "public_open_space": 0.07,
+        "street": 0.06,
+        "other": 0.11,
+        "licensed_premises": 0.01,
+        "custody": 0.01,
+    },
     "road_traffic": {"street": 0.96, "other": 0.04},
-    "accident": {"dwelling": 0.55, "care_home": 0.10, "street": 0.06, "waterway": 0.04, "public_open_space": 0.05,
-                 "other": 0.20},
+    "accident": {
+        "dwelling": 0.55,
+        "care_home": 0.10,
+        "street": 0.06,
+        "waterway": 0.04,
+        "public_open_space": 0.05,
+        "other": 0.20,
+    },
 }
 #: Unnatural deaths where the person dies in hospital rather than at the scene.
 DIES_IN_HOSPITAL: dict[str, float] = {
-    "homicide": 0.30, "suicide": 0.10, "drug": 0.10, "road_traffic": 0.35, "accident": 0.45,
+    "homicide": 0.30,
+    "suicide": 0.10,
+    "drug": 0.10,
+    "road_traffic": 0.35,
+    "accident": 0.45,
 }
-NATURAL_LOCATION = {"home": "dwelling", "care_home": "care_home", "hospital": "hospital", "hospice": "other",
-                    "other": "public_open_space"}
+NATURAL_LOCATION = {
+    "home": "dwelling",
+    "care_home": "care_home",
+    "hospital": "hospital",
+    "hospice": "other",
+    "other": "public_open_space",
+}
 
 DEATH_SCHEMA: dict[str, pl.DataType] = {
-    "true_category": pl.String, "sex": pl.String, "age": pl.Int64, "date_of_death": pl.Date,
-    "minute_of_day": pl.Int64, "home_district_idx": pl.Int64, "district_idx": pl.Int64, "la_code": pl.String,
-    "lat": pl.Float64, "lon": pl.Float64, "place_of_death_type": pl.String, "location_type": pl.String,
-    "hospital_site": pl.String, "care_home_code": pl.String, "clinician_ref": pl.String, "method": pl.String,
-    "substances": pl.List(pl.String), "domestic": pl.Boolean, "gang": pl.Boolean, "police": pl.Boolean,
-    "me": pl.Boolean, "inquest": pl.Boolean, "ed_died": pl.Boolean, "date_unknown": pl.Boolean,
+    "true_category": pl.String,
+    "sex": pl.String,
+    "age": pl.Int64,
+    "date_of_death": pl.Date,
+    "minute_of_day": pl.Int64,
+    "home_district_idx": pl.Int64,
+    "district_idx": pl.Int64,
+    "la_code": pl.String,
+    "lat": pl.Float64,
+    "lon": pl.Float64,
+    "place_of_death_type": pl.String,
+    "location_type": pl.String,
+    "hospital_site": pl.String,
+    "care_home_code": pl.String,
+    "clinician_ref": pl.String,
+    "method": pl.String,
+    "substances": pl.List(pl.String),
+    "domestic": pl.Boolean,
+    "gang": pl.Boolean,
+    "police": pl.Boolean,
+    "me": pl.Boolean,
+    "inquest": pl.Boolean,
+    "ed_died": pl.Boolean,
+    "date_unknown": pl.Boolean,
     # Overrides used by planted series and decoys (null = derive from the category).
     #: what the death looks like to professionals when it hides its true category (a poisoning
     #: passed off as an overdose looks ``drug``; a care home killing looks ``natural``)
     "apparent_category": pl.String,
-    "initial_classification": pl.String, "final_classification": pl.String, "officer_in_case": pl.String,
-    "attending_officers": pl.List(pl.String), "series_id": pl.String, "control_id": pl.String,
+    "initial_classification": pl.String,
+    "final_classification": pl.String,
+    "officer_in_case": pl.String,
+    "attending_officers": pl.List(pl.String),
+    "series_id": pl.String,
+    "control_id": pl.String,
     "person_id": pl.String,
     #: reference a planted row is known by until death ids are assigned (``<series_id>#<n>``)
     "plant_ref": pl.String,
@@ -75,7 +141,9 @@ def conform(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(cols)
 
 
-def substances_column(rng: np.random.Generator, probabilities: dict[str, float], n: int, at_least_one: bool) -> pl.Series:
+def substances_column(
+    rng: np.random.Generator, probabilities: dict[str, float], n: int, at_least_one: bool
+) -> pl.Series:
     """A ``list[str]`` series: each substance included independently with its probability."""
     names = list(probabilities)
     hits = rng.random((n, len(names))) < np.asarray(list(probabilities.values()))
@@ -84,7 +152,9 @@ def substances_column(rng: np.random.Generator, probabilities: dict[str, float],
         hits[none, names.index("other") if "other" in names else 0] = True
     frame = pl.DataFrame({name: hits[:, i] for i, name in enumerate(names)})
     return frame.select(
-        pl.concat_list([pl.when(pl.col(name)).then(pl.lit(name)) for name in names]).list.drop_nulls().alias("substances")
+        pl.concat_list([pl.when(pl.col(name)).then(pl.lit(name)) for name in names])
+        .list.drop_nulls()
+        .alias("substances")
     ).to_series()
 
 
@@ -112,16 +182,22 @@ def _category_frame(rng: np.random.Generator, category: str, n: int, scale: Scal
     """Who, when and where for ``n`` background deaths of one category (no institutions yet)."""
     if category == "homicide":
         domestic = rng.random(n) < stats.DOMESTIC_HOMICIDE_SHARE
-        male_share_other = (stats.MALE_SHARE["homicide"] - stats.DOMESTIC_HOMICIDE_SHARE
-                            * (1 - stats.DOMESTIC_VICTIM_FEMALE_SHARE)) / (1 - stats.DOMESTIC_HOMICIDE_SHARE)
-        male = np.where(domestic, rng.random(n) > stats.DOMESTIC_VICTIM_FEMALE_SHARE, rng.random(n) < male_share_other)
+        male_share_other = (
+            stats.MALE_SHARE["homicide"]
+            - stats.DOMESTIC_HOMICIDE_SHARE * (1 - stats.DOMESTIC_VICTIM_FEMALE_SHARE)
+        ) / (1 - stats.DOMESTIC_HOMICIDE_SHARE)
+        male = np.where(
+            domestic, rng.random(n) > stats.DOMESTIC_VICTIM_FEMALE_SHARE, rng.random(n) < male_share_other
+        )
     else:
         domestic = rng.random(n) < (0.04 if category == "suicide" else 0.0)
         male = rng.random(n) < stats.MALE_SHARE[category]
     age = age_from_bands(rng, stats.AGE_BANDS[category], n)
     if category == "homicide":
         age = np.where(domestic & (age < 18), age + 20, age)
-    month_w = {"homicide": stats.MONTH_VIOLENCE, "suicide": stats.MONTH_SUICIDE}.get(category, stats.MONTH_NATURAL)
+    month_w = {"homicide": stats.MONTH_VIOLENCE, "suicide": stats.MONTH_SUICIDE}.get(
+        category, stats.MONTH_NATURAL
+    )
     if category in ("drug", "road_traffic"):
         month_w = None
     weekday_w = {"homicide": stats.WEEKDAY_VIOLENCE, "suicide": stats.WEEKDAY_SUICIDE}.get(category)
@@ -134,14 +210,21 @@ def _category_frame(rng: np.random.Generator, category: str, n: int, scale: Scal
         location = np.vectorize(NATURAL_LOCATION.get, otypes=[object])(place)
     else:
         if category == "homicide":
-            location = np.where(domestic, choice_from_dict(rng, LOCATION_TYPE["homicide_domestic"], n),
-                                choice_from_dict(rng, LOCATION_TYPE["homicide"], n))
+            location = np.where(
+                domestic,
+                choice_from_dict(rng, LOCATION_TYPE["homicide_domestic"], n),
+                choice_from_dict(rng, LOCATION_TYPE["homicide"], n),
+            )
         else:
             location = choice_from_dict(rng, LOCATION_TYPE[category], n)
         in_hospital = rng.random(n) < DIES_IN_HOSPITAL[category]
-        place = np.where(in_hospital, "hospital",
-                         np.where(location == "dwelling", "home",
-                                  np.where(location == "care_home", "care_home", "public_place"))).astype(object)
+        place = np.where(
+            in_hospital,
+            "hospital",
+            np.where(
+                location == "dwelling", "home", np.where(location == "care_home", "care_home", "public_place")
+            ),
+        ).astype(object)
     # Incident district: at home for dwellings; elsewhere, half near home, half where such events cluster.
     away = geo.sample_districts(rng, PLACE_KIND[category], n)
     at_home = np.isin(location, ["dwelling", "care_home"]) | (rng.random(n) < 0.5)
@@ -169,7 +252,9 @@ def _category_frame(rng: np.random.Generator, category: str, n: int, scale: Scal
     elif category == "suicide":
         poisoned = method == "poisoning_drugs"
         # Self-poisoning: prescribed medicines ("other"), often with alcohol; otherwise alcohol in ~25%.
-        with_medicines = substances_column(rng, {"other": 0.9, "alcohol": 0.3, "benzodiazepine": 0.1}, n, True)
+        with_medicines = substances_column(
+            rng, {"other": 0.9, "alcohol": 0.3, "benzodiazepine": 0.1}, n, True
+        )
         alcohol_only = substances_column(rng, {"alcohol": 0.25}, n, False)
         substances = pl.select(
             pl.when(pl.Series(poisoned)).then(with_medicines).otherwise(alcohol_only).alias("substances")
@@ -181,23 +266,31 @@ def _category_frame(rng: np.random.Generator, category: str, n: int, scale: Scal
     else:
         substances = substances_column(rng, {"alcohol": 0.03}, n, False)
 
-    young_male_street = (male & (age >= 14) & (age <= 30) & ~domestic
-                         & np.isin(method, ["sharp_instrument", "shooting", "hitting_kicking"]))
+    young_male_street = (
+        male
+        & (age >= 14)
+        & (age <= 30)
+        & ~domestic
+        & np.isin(method, ["sharp_instrument", "shooting", "hitting_kicking"])
+    )
     gang = (category == "homicide") & young_male_street & (rng.random(n) < 0.5)
-    return pl.DataFrame({
-        "true_category": np.full(n, category, dtype=object).tolist(),
-        "sex": np.where(male, "m", "f").tolist(),
-        "age": age,
-        "date_of_death": day,
-        "minute_of_day": minute,
-        "home_district_idx": home,
-        "district_idx": district,
-        "place_of_death_type": place.tolist(),
-        "location_type": location.tolist(),
-        "method": method.tolist(),
-        "domestic": domestic,
-        "gang": np.asarray(gang, dtype=bool),
-    }, schema_overrides={"date_of_death": pl.Date}).with_columns(substances)
+    return pl.DataFrame(
+        {
+            "true_category": np.full(n, category, dtype=object).tolist(),
+            "sex": np.where(male, "m", "f").tolist(),
+            "age": age,
+            "date_of_death": day,
+            "minute_of_day": minute,
+            "home_district_idx": home,
+            "district_idx": district,
+            "place_of_death_type": place.tolist(),
+            "location_type": location.tolist(),
+            "method": method.tolist(),
+            "domestic": domestic,
+            "gang": np.asarray(gang, dtype=bool),
+        },
+        schema_overrides={"date_of_death": pl.Date},
+    ).with_columns(substances)
 
 
 def background_deaths(seed_rng: np.random.Generator, scale: Scale, inst: Institutions) -> pl.DataFrame:
@@ -220,8 +313,9 @@ def background_deaths(seed_rng: np.random.Generator, scale: Scale, inst: Institu
     return place_and_flag(rng, deaths, inst)
 
 
-def place_and_flag(rng: np.random.Generator, deaths: pl.DataFrame, inst: Institutions,
-                   keep_points: bool = False) -> pl.DataFrame:
+def place_and_flag(
+    rng: np.random.Generator, deaths: pl.DataFrame, inst: Institutions, keep_points: bool = False
+) -> pl.DataFrame:
     """Add incident points, hospital sites, care homes, clinicians and which partners know of each death.
 
     With ``keep_points`` rows that already have ``lat``/``lon`` (planted series) keep them.
@@ -234,9 +328,7 @@ def place_and_flag(rng: np.random.Generator, deaths: pl.DataFrame, inst: Institu
     category = deaths["true_category"].to_numpy().astype(object)
     district = deaths["district_idx"].to_numpy().copy()
 
-    lat, lon = geo.points_in_districts(
-        rng, district, spread_factor=1.0
-    )
+    lat, lon = geo.points_in_districts(rng, district, spread_factor=1.0)
     # Hospital sites for deaths in hospital; natural hospital deaths happen at the site itself.
     site = np.where(place == "hospital", pick_hospital_sites(rng, home_la), None).astype(object)
     sites = geo.hospital_sites()
@@ -248,8 +340,9 @@ def place_and_flag(rng: np.random.Generator, deaths: pl.DataFrame, inst: Institu
     for code in np.unique(site[at_site].astype(str)):
         m = at_site & (site == code)
         jitter = rng.normal(0, 25, (m.sum(), 2))
-        lat[m], lon[m] = geo.offset_points(np.full(m.sum(), site_lat[code]), np.full(m.sum(), site_lon[code]),
-                                           jitter[:, 0], jitter[:, 1])
+        lat[m], lon[m] = geo.offset_points(
+            np.full(m.sum(), site_lat[code]), np.full(m.sum(), site_lon[code]), jitter[:, 0], jitter[:, 1]
+        )
         district[m] = district_of_name[site_district[code]]
 
     # Care homes in the resident's authority, bigger homes more often.
@@ -282,7 +375,9 @@ def place_and_flag(rng: np.random.Generator, deaths: pl.DataFrame, inst: Institu
 
     police_share = np.array([stats.POLICE_REPORT_SHARE.get(c, 0.0) for c in category])
     natural = category == "natural"
-    police_share[natural] = np.vectorize(lambda p: stats.POLICE_NATURAL_SHARE_BY_PLACE.get(p, 0.0))(place[natural])
+    police_share[natural] = np.vectorize(lambda p: stats.POLICE_NATURAL_SHARE_BY_PLACE.get(p, 0.0))(
+        place[natural]
+    )
     # Sudden deaths of younger people are far more often reported to the police.
     police_share[natural] *= np.where(deaths["age"].to_numpy()[natural] < 65, 2.0, 1.0)
     police = rng.random(n) < np.clip(police_share, 0, 1)
@@ -292,23 +387,36 @@ def place_and_flag(rng: np.random.Generator, deaths: pl.DataFrame, inst: Institu
     inquest_share = np.array([stats.INQUEST_SHARE[c] for c in category])
     inquest_share = np.where(natural & police, 0.10, inquest_share)
     inquest = rng.random(n) < inquest_share
-    ed_died = ((category == "homicide") & (place == "hospital")
-               & np.isin(deaths["method"].to_numpy().astype(object), ["sharp_instrument", "hitting_kicking", "shooting",
-                                                                      "blunt_instrument"])
-               & (rng.random(n) < 0.7))
+    ed_died = (
+        (category == "homicide")
+        & (place == "hospital")
+        & np.isin(
+            deaths["method"].to_numpy().astype(object),
+            ["sharp_instrument", "hitting_kicking", "shooting", "blunt_instrument"],
+        )
+        & (rng.random(n) < 0.7)
+    )
     # Bodies found days later: date of death unknown to the police.
-    date_unknown = police & np.isin(location, ["dwelling", "waterway", "public_open_space"]) & (rng.random(n) < 0.03)
+    date_unknown = (
+        police & np.isin(location, ["dwelling", "waterway", "public_open_space"]) & (rng.random(n) < 0.03)
+    )
 
     out = deaths.with_columns(
         district_idx=pl.Series(district, dtype=pl.Int64),
         la_code=pl.Series(d["la_code"].to_numpy()[district].tolist(), dtype=pl.String),
-        lat=pl.Series(lat), lon=pl.Series(lon),
+        lat=pl.Series(lat),
+        lon=pl.Series(lon),
         hospital_site=pl.Series(site.tolist(), dtype=pl.String),
         care_home_code=pl.Series(care_home.tolist(), dtype=pl.String),
         clinician_ref=pl.Series(clinician.tolist(), dtype=pl.String),
     )
-    for name, values in (("police", police), ("me", me), ("inquest", inquest), ("ed_died", ed_died),
-                         ("date_unknown", date_unknown)):
+    for name, values in (
+        ("police", police),
+        ("me", me),
+        ("inquest", inquest),
+        ("ed_died", ed_died),
+        ("date_unknown", date_unknown),
+    ):
         if name in out.columns:
             out = out.with_columns(pl.coalesce(pl.col(name), pl.Series(values)).alias(name))
         else:
@@ -316,8 +424,14 @@ def place_and_flag(rng: np.random.Generator, deaths: pl.DataFrame, inst: Institu
     return conform(out)
 
 
-def assign_clinicians(rng: np.random.Generator, inst: Institutions, place: np.ndarray, site: np.ndarray,
-                      care_home: np.ndarray, home_district: np.ndarray) -> np.ndarray:
+def assign_clinicians(
+    rng: np.random.Generator,
+    inst: Institutions,
+    place: np.ndarray,
+    site: np.ndarray,
+    care_home: np.ndarray,
+    home_district: np.ndarray,
+) -> np.ndarray:
     """The clinician last responsible: a hospital clinician (Zipf within the site), the care home's
     aligned GPs (each home works with three of its district's GPs), or a GP of the home district."""
     n = len(place)
@@ -347,7 +461,6 @@ def assign_clinicians(rng: np.random.Generator, inst: Institutions, place: np.nd
     return out
 
 
-
 def complete_planted(rng: np.random.Generator, planted: pl.DataFrame, inst: Institutions) -> pl.DataFrame:
     """Hospital sites and clinicians for planted deaths that did not set them."""
     if planted.height == 0:
@@ -361,8 +474,16 @@ def complete_planted(rng: np.random.Generator, planted: pl.DataFrame, inst: Inst
         site[need] = pick_hospital_sites(rng, home_la[need])
     clinician = planted["clinician_ref"].to_numpy().astype(object).copy()
     missing = clinician == None  # noqa: E711
-    derived = assign_clinicians(rng, inst, place, site, planted["care_home_code"].to_numpy().astype(object),
-                                planted["home_district_idx"].to_numpy())
+    derived = assign_clinicians(
+        rng,
+        inst,
+        place,
+        site,
+        planted["care_home_code"].to_numpy().astype(object),
+        planted["home_district_idx"].to_numpy(),
+    )
     clinician[missing] = derived[missing]
-    return planted.with_columns(hospital_site=pl.Series(site.tolist(), dtype=pl.String),
-                                clinician_ref=pl.Series(clinician.tolist(), dtype=pl.String))
+    return planted.with_columns(
+        hospital_site=pl.Series(site.tolist(), dtype=pl.String),
+        clinician_ref=pl.Series(clinician.tolist(), dtype=pl.String),
+    )

@@ -73,8 +73,14 @@ PARTNER_STYLES: dict[str, PartnerStyle] = {
 # ---------------------------------------------------------------------------------------
 
 
-def cadence_schedule(rng: np.random.Generator, scale: Scale, partner_id: str, feed: str, cadence_days: int,
-                     compliance: ComplianceScenario) -> tuple[list[date], list[dict]]:
+def cadence_schedule(
+    rng: np.random.Generator,
+    scale: Scale,
+    partner_id: str,
+    feed: str,
+    cadence_days: int,
+    compliance: ComplianceScenario,
+) -> tuple[list[date], list[dict]]:
     """Extract dates for a cadence feed, with the compliance scenario applied, and the findings it plants."""
     due = []
     day = scale.window_start
@@ -89,19 +95,41 @@ def cadence_schedule(rng: np.random.Generator, scale: Scale, partner_id: str, fe
             late = dates[k] + timedelta(days=int(rng.integers(2, 7)))
             late = min(late, dates[k + 1] - timedelta(days=1), PERIOD_END)
             if late > dates[k]:
-                findings.append({"partner_id": partner_id, "feed": feed, "kind": "late", "due_on": dates[k],
-                                 "delivered_on": late})
+                findings.append(
+                    {
+                        "partner_id": partner_id,
+                        "feed": feed,
+                        "kind": "late",
+                        "due_on": dates[k],
+                        "delivered_on": late,
+                    }
+                )
                 dates[k] = late
     if key in compliance.skipped and len(dates) > 3:
         k = len(dates) // 2
-        findings.append({"partner_id": partner_id, "feed": feed, "kind": "missed", "due_on": dates[k], "delivered_on": None})
+        findings.append(
+            {
+                "partner_id": partner_id,
+                "feed": feed,
+                "kind": "missed",
+                "due_on": dates[k],
+                "delivered_on": None,
+            }
+        )
         dates.pop(k)
     if key in compliance.non_responders:
         stop = scale.window_start + timedelta(days=int(scale.delivery_window_days * compliance.stop_fraction))
         for d in dates:
             if d > stop:
-                findings.append({"partner_id": partner_id, "feed": feed, "kind": "stopped", "due_on": d,
-                                 "delivered_on": None})
+                findings.append(
+                    {
+                        "partner_id": partner_id,
+                        "feed": feed,
+                        "kind": "stopped",
+                        "due_on": d,
+                        "delivered_on": None,
+                    }
+                )
         dates = [d for d in dates if d <= stop]
     return dates, findings
 
@@ -117,13 +145,17 @@ def assign_extracts(rows: pl.DataFrame, dates: list[date], on_publication: bool)
     idx = np.searchsorted(arr, avail, side="left" if on_publication else "right")
     ok = idx < len(arr)
     extract = np.where(ok, arr[np.minimum(idx, len(arr) - 1)], np.datetime64("NaT"))
-    return rows.with_columns(_extract_date=pl.Series(extract).cast(pl.Date)).filter(pl.col("_extract_date").is_not_null())
+    return rows.with_columns(_extract_date=pl.Series(extract).cast(pl.Date)).filter(
+        pl.col("_extract_date").is_not_null()
+    )
 
 
 def latest_per_extract(rows: pl.DataFrame, feed: str) -> pl.DataFrame:
     """One row per (extract, record key): the latest version."""
     key = list(FEEDS[feed].key)
-    return rows.sort("_version").unique(subset=["_partner_id", "_extract_date", *key], keep="last", maintain_order=True)
+    return rows.sort("_version").unique(
+        subset=["_partner_id", "_extract_date", *key], keep="last", maintain_order=True
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -138,14 +170,27 @@ def _enum_expr(name: str, style: PartnerStyle, noise: pl.Series, case_pick: pl.S
     elif style.enum_case == "title":
         cased = col.str.to_titlecase()
     elif style.enum_case == "mixed":
-        cased = (pl.when(case_pick == 0).then(col).when(case_pick == 1).then(col.str.to_uppercase())
-                 .otherwise(col.str.to_titlecase()))
+        cased = (
+            pl.when(case_pick == 0)
+            .then(col)
+            .when(case_pick == 1)
+            .then(col.str.to_uppercase())
+            .otherwise(col.str.to_titlecase())
+        )
     else:
         cased = col
-    return pl.when(noise == 1).then(pl.lit(" ") + cased).when(noise == 2).then(cased + pl.lit(" ")).otherwise(cased)
+    return (
+        pl.when(noise == 1)
+        .then(pl.lit(" ") + cased)
+        .when(noise == 2)
+        .then(cased + pl.lit(" "))
+        .otherwise(cased)
+    )
 
 
-def render_strings(frame: pl.DataFrame, feed: str, style: PartnerStyle, rng: np.random.Generator) -> pl.DataFrame:
+def render_strings(
+    frame: pl.DataFrame, feed: str, style: PartnerStyle, rng: np.random.Generator
+) -> pl.DataFrame:
     """Every contract column as the text the partner's CSV would hold (null = empty cell)."""
     n = frame.height
     exprs = []
@@ -188,7 +233,9 @@ def render_typed(frame: pl.DataFrame, feed: str) -> pl.DataFrame:
 def csv_bytes(strings: pl.DataFrame, style: PartnerStyle) -> bytes:
     """RFC 4180 CSV (quoted where needed), optional BOM and CRLF."""
     buffer = io.BytesIO()
-    strings.write_csv(buffer, quote_style="necessary", null_value="", line_terminator="\r\n" if style.crlf else "\n")
+    strings.write_csv(
+        buffer, quote_style="necessary", null_value="", line_terminator="\r\n" if style.crlf else "\n"
+    )
     data = buffer.getvalue()
     return (UTF8_BOM + data) if style.bom else data
 
@@ -201,8 +248,15 @@ def xlsx_bytes(frame: pl.DataFrame, strings: pl.DataFrame, feed: str, extract_da
     import xlsxwriter
 
     buffer = io.BytesIO()
-    workbook = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
-                                            "strings_to_urls": False})
+    workbook = xlsxwriter.Workbook(
+        buffer,
+        {
+            "in_memory": True,
+            "strings_to_numbers": False,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+        },
+    )
     workbook.set_properties({"created": datetime(extract_date.year, extract_date.month, extract_date.day)})
     sheet = workbook.add_worksheet("extract")
     date_format = workbook.add_format({"num_format": "dd/mm/yyyy"})
@@ -211,7 +265,10 @@ def xlsx_bytes(frame: pl.DataFrame, strings: pl.DataFrame, feed: str, extract_da
     for j, column in enumerate(columns):
         sheet.write_string(0, j, column.name)
     typed_cols = {c.name for c in columns if c.type in ("date", "timestamp", "int", "float")}
-    values = {c.name: (frame[c.name].to_list() if c.name in typed_cols else strings[c.name].to_list()) for c in columns}
+    values = {
+        c.name: (frame[c.name].to_list() if c.name in typed_cols else strings[c.name].to_list())
+        for c in columns
+    }
     for j, column in enumerate(columns):
         col_values = values[column.name]
         for i, v in enumerate(col_values, start=1):
@@ -241,7 +298,9 @@ def file_name(partner_id: str, feed: str, extract_date: date, seq: int, ext: str
     return f"{partner_id}__{feed}__{extract_date:%Y%m%d}{suffix}.{ext}"
 
 
-def encode(frame: pl.DataFrame, feed: str, style: PartnerStyle, extract_date: date, rng: np.random.Generator) -> bytes:
+def encode(
+    frame: pl.DataFrame, feed: str, style: PartnerStyle, extract_date: date, rng: np.random.Generator
+) -> bytes:
     """The bytes of one extract in the partner's style."""
     if style.fmt == "parquet":
         return parquet_bytes(render_typed(frame, feed))

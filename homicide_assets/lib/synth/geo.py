@@ -30,7 +30,9 @@ def districts() -> pl.DataFrame:
     """Postcode districts with centroid, spread, deprivation, night-time economy and resident weight."""
     profile = pl.read_csv(SYNTH_SEEDS / "postcode_district_profile.csv")
     la = pl.DataFrame(
-        [(a.la_code, a.population) for a in local_authorities()], schema=["la_code", "la_population"], orient="row"
+        [(a.la_code, a.population) for a in local_authorities()],
+        schema=["la_code", "la_population"],
+        orient="row",
     )
     out = profile.join(la, on="la_code", how="left", maintain_order="left").with_columns(
         district_count=pl.len().over("la_code"),
@@ -55,11 +57,21 @@ def hospital_sites() -> pl.DataFrame:
 #: (ONS, Health state life expectancies by IMD); violence ~5 (Home Office Serious Violence
 #: Strategy 2018: knife crime concentrated in deprived urban areas).
 DEPRIVATION_GRADIENT: dict[str, float] = {
-    "natural": 1.09, "suicide": 1.19, "drug": 1.55, "violence": 1.50, "road": 1.05, "residents": 1.0,
+    "natural": 1.09,
+    "suicide": 1.19,
+    "drug": 1.55,
+    "violence": 1.50,
+    "road": 1.05,
+    "residents": 1.0,
 }
 #: How strongly the night-time economy pulls events (per step of the 1-5 weight).
 NIGHT_TIME_PULL: dict[str, float] = {
-    "natural": 0.0, "suicide": 0.05, "drug": 0.25, "violence": 0.9, "road": 0.1, "residents": 0.0,
+    "natural": 0.0,
+    "suicide": 0.05,
+    "drug": 0.25,
+    "violence": 0.9,
+    "road": 0.1,
+    "residents": 0.0,
 }
 
 
@@ -85,7 +97,9 @@ def offset_points(lat0, lon0, dx_m, dy_m) -> tuple[np.ndarray, np.ndarray]:
     """Points displaced east by ``dx_m`` and north by ``dy_m`` metres."""
     lat0 = np.asarray(lat0, dtype=float)
     lat = lat0 + np.asarray(dy_m) / METRES_PER_DEGREE_LAT
-    lon = np.asarray(lon0, dtype=float) + np.asarray(dx_m) / (METRES_PER_DEGREE_LAT * np.cos(np.radians(lat0)))
+    lon = np.asarray(lon0, dtype=float) + np.asarray(dx_m) / (
+        METRES_PER_DEGREE_LAT * np.cos(np.radians(lat0))
+    )
     return lat, lon
 
 
@@ -109,7 +123,10 @@ def points_in_districts(
         if len(todo) == 0:
             break
         cand_lat, cand_lon = offset_points(
-            clat[todo], clon[todo], rng.normal(0, 1, len(todo)) * sd[todo], rng.normal(0, 1, len(todo)) * sd[todo]
+            clat[todo],
+            clon[todo],
+            rng.normal(0, 1, len(todo)) * sd[todo],
+            rng.normal(0, 1, len(todo)) * sd[todo],
         )
         ok = la_of_points(cand_lat, cand_lon) == la[todo]
         lat[todo[ok]], lon[todo[ok]] = cand_lat[ok], cand_lon[ok]
@@ -133,8 +150,9 @@ def points_near(
             break
         r = radius_m * np.sqrt(rng.random(len(todo)))
         theta = rng.random(len(todo)) * 2 * np.pi
-        cand_lat, cand_lon = offset_points(np.full(len(todo), lat0), np.full(len(todo), lon0),
-                                           r * np.cos(theta), r * np.sin(theta))
+        cand_lat, cand_lon = offset_points(
+            np.full(len(todo), lat0), np.full(len(todo), lon0), r * np.cos(theta), r * np.sin(theta)
+        )
         ok = la_of_points(cand_lat, cand_lon) != None  # noqa: E711
         lat[todo[ok]], lon[todo[ok]] = cand_lat[ok], cand_lon[ok]
         todo = todo[~ok]

@@ -29,16 +29,28 @@ TRUSTS_BY_LA: dict[str, dict[str, float]] = {
 }
 #: Coroner area (partner id and name) for deaths in each authority.
 CORONER_BY_LA: dict[str, str] = {
-    "E08000025": "coroner_bs", "E08000029": "coroner_bs", "E08000026": "coroner_cov",
-    "E08000027": "coroner_bc", "E08000028": "coroner_bc", "E08000030": "coroner_bc", "E08000031": "coroner_bc",
+    "E08000025": "coroner_bs",
+    "E08000029": "coroner_bs",
+    "E08000026": "coroner_cov",
+    "E08000027": "coroner_bc",
+    "E08000028": "coroner_bc",
+    "E08000030": "coroner_bc",
+    "E08000031": "coroner_bc",
 }
 CORONER_AREA_NAME: dict[str, str] = {
-    "coroner_bs": "Birmingham and Solihull", "coroner_bc": "Black Country", "coroner_cov": "Coventry",
+    "coroner_bs": "Birmingham and Solihull",
+    "coroner_bc": "Black Country",
+    "coroner_cov": "Coventry",
 }
 #: Local authority partner id for each GSS code.
 LA_PARTNER: dict[str, str] = {
-    "E08000025": "bham", "E08000026": "cov", "E08000027": "dudley", "E08000028": "sandwell",
-    "E08000029": "solihull", "E08000030": "walsall", "E08000031": "wolves",
+    "E08000025": "bham",
+    "E08000026": "cov",
+    "E08000027": "dudley",
+    "E08000028": "sandwell",
+    "E08000029": "solihull",
+    "E08000030": "walsall",
+    "E08000031": "wolves",
 }
 #: Care homes per 100,000 residents: England has ~15,000 CQC-registered care homes for ~56
 #: million people, ~27 per 100,000 (CQC, State of Care 2022/23).
@@ -73,14 +85,17 @@ class Institutions:
         district = geo.sample_districts(self.rng, "residents", n)
         lat, lon = geo.points_in_districts(self.rng, district)
         codes = _refs(self.rng, "V", n, width=4)
-        return pl.DataFrame({
-            "care_home_code": codes.tolist(),
-            "district_idx": district,
-            "la_code": d["la_code"].to_numpy()[district].tolist(),
-            "lat": lat, "lon": lon,
-            # bigger homes see more deaths (CQC: beds per home range from under 10 to over 100)
-            "size_weight": self.rng.lognormal(0, 0.6, n),
-        })
+        return pl.DataFrame(
+            {
+                "care_home_code": codes.tolist(),
+                "district_idx": district,
+                "la_code": d["la_code"].to_numpy()[district].tolist(),
+                "lat": lat,
+                "lon": lon,
+                # bigger homes see more deaths (CQC: beds per home range from under 10 to over 100)
+                "size_weight": self.rng.lognormal(0, 0.6, n),
+            }
+        )
 
     @cached_property
     def gps(self) -> pl.DataFrame:
@@ -88,7 +103,9 @@ class Institutions:
         d = geo.districts()
         per = max(2, int(round(GPS_PER_DISTRICT * max(self.volume, 0.25))))
         district = np.repeat(np.arange(d.height), per)
-        return pl.DataFrame({"clinician_ref": _refs(self.rng, "GP", len(district)).tolist(), "district_idx": district})
+        return pl.DataFrame(
+            {"clinician_ref": _refs(self.rng, "GP", len(district)).tolist(), "district_idx": district}
+        )
 
     @cached_property
     def hospital_clinicians(self) -> pl.DataFrame:
@@ -97,8 +114,13 @@ class Institutions:
         per = max(6, int(round(CLINICIANS_PER_SITE * max(self.volume, 0.1))))
         site = np.repeat(sites["site_code"].to_numpy(), per)
         weight = np.tile(zipf_weights(per, 0.7), sites.height)
-        return pl.DataFrame({"clinician_ref": _refs(self.rng, "HC", len(site)).tolist(), "site_code": site.tolist(),
-                             "weight": weight})
+        return pl.DataFrame(
+            {
+                "clinician_ref": _refs(self.rng, "HC", len(site)).tolist(),
+                "site_code": site.tolist(),
+                "weight": weight,
+            }
+        )
 
     @cached_property
     def officers(self) -> pl.DataFrame:
@@ -108,14 +130,23 @@ class Institutions:
         (the "realistic reuse" that makes a shared officer weak evidence on its own).
         """
         rows = []
-        numbers = self.rng.choice(np.arange(1000, 25000), size=200_000 if self.volume > 5 else 20_000, replace=False)
+        numbers = self.rng.choice(
+            np.arange(1000, 25000), size=200_000 if self.volume > 5 else 20_000, replace=False
+        )
         used = 0
-        for a in geo.districts().group_by("la_code", maintain_order=True).agg(pl.col("la_population").first()).iter_rows():
+        for a in (
+            geo.districts()
+            .group_by("la_code", maintain_order=True)
+            .agg(pl.col("la_population").first())
+            .iter_rows()
+        ):
             n = max(4, int(round(a[1] / 1e5 * RESPONSE_OFFICERS_PER_100K * max(self.volume, 0.2))))
-            for x in numbers[used:used + n]:
+            for x in numbers[used : used + n]:
                 rows.append((str(x), a[0], "response"))
             used += n
         n = max(6, int(round(MAJOR_CRIME_DETECTIVES * max(self.volume, 0.2))))
-        for x in numbers[used:used + n]:
+        for x in numbers[used : used + n]:
             rows.append((str(x), None, "major_crime"))
-        return pl.DataFrame(rows, schema={"collar": pl.String, "la_code": pl.String, "unit": pl.String}, orient="row")
+        return pl.DataFrame(
+            rows, schema={"collar": pl.String, "la_code": pl.String, "unit": pl.String}, orient="row"
+        )

@@ -36,7 +36,7 @@ def is_valid_nhs_number(value: str) -> bool:
         return False
     digits = np.array([[int(c) for c in value]])
     check = nhs_check_digit(digits[:, :9])[0]
-    return check != 10 and check == digits[0, 9]
+    return bool(check != 10 and check == digits[0, 9])
 
 
 def nhs_numbers(rng: np.random.Generator, n: int, exclude: set[str] | None = None) -> np.ndarray:
@@ -93,11 +93,15 @@ def _ethnicity(rng: np.random.Generator, la_codes: np.ndarray, birth_year: np.nd
     return out
 
 
-def _forenames(rng: np.random.Generator, ethnicity: np.ndarray, sex: np.ndarray, birth_year: np.ndarray) -> np.ndarray:
+def _forenames(
+    rng: np.random.Generator, ethnicity: np.ndarray, sex: np.ndarray, birth_year: np.ndarray
+) -> np.ndarray:
     out = np.empty(len(sex), dtype=object)
     # White British forenames by birth cohort (names.forename_pool_key): before or from 1965.
     white = ethnicity == "white"
-    keys = np.where(white, np.where(birth_year < 1965, "white_older", "white_younger"), ethnicity).astype(object)
+    keys = np.where(white, np.where(birth_year < 1965, "white_older", "white_younger"), ethnicity).astype(
+        object
+    )
     sex_key = np.where(sex == "f", "f", "m")
     for (group, s), names in FORENAMES.items():
         idx = np.flatnonzero((keys == group) & (sex_key == s))
@@ -111,7 +115,9 @@ def _surnames(rng: np.random.Generator, ethnicity: np.ndarray, sex: np.ndarray) 
     # Mixed-heritage people carry surnames from either parent's group.
     group = ethnicity.copy()
     mixed = np.flatnonzero(group == "mixed")
-    group[mixed] = np.asarray(["white", "black", "asian"], dtype=object)[rng.choice(3, size=len(mixed), p=[0.55, 0.3, 0.15])]
+    group[mixed] = np.asarray(["white", "black", "asian"], dtype=object)[
+        rng.choice(3, size=len(mixed), p=[0.55, 0.3, 0.15])
+    ]
     out = np.empty(len(sex), dtype=object)
     for g, names in SURNAMES.items():
         idx = np.flatnonzero(group == g)
@@ -208,11 +214,16 @@ def plant_namesakes(rng: np.random.Generator, persons: pl.DataFrame, rate: float
         pl.col("forename").shift(-1).alias("_src_fore"),
         pl.col("surname").shift(-1).alias("_src_sur"),
         pl.col("birth_surname").shift(-1).alias("_src_birth"),
-        ((pl.col("date_of_birth").shift(-1) - pl.col("date_of_birth")).dt.total_days().abs() <= 3 * 365)
-        .alias("_close"),
+        (
+            (pl.col("date_of_birth").shift(-1) - pl.col("date_of_birth")).dt.total_days().abs() <= 3 * 365
+        ).alias("_close"),
         (pl.col("sex").shift(-1) == pl.col("sex")).alias("_same_sex"),
     )
-    pick = pl.Series("_pick", rng.random(n) < rate) & nxt["_close"].fill_null(False) & nxt["_same_sex"].fill_null(False)
+    pick = (
+        pl.Series("_pick", rng.random(n) < rate)
+        & nxt["_close"].fill_null(False)
+        & nxt["_same_sex"].fill_null(False)
+    )
     ordered = pl.concat([ordered, nxt], how="horizontal").with_columns(pick)
     ordered = ordered.with_columns(
         forename=pl.when("_pick").then("_src_fore").otherwise("forename"),
@@ -220,4 +231,6 @@ def plant_namesakes(rng: np.random.Generator, persons: pl.DataFrame, rate: float
         birth_surname=pl.when("_pick").then("_src_birth").otherwise("birth_surname"),
         namesake_of=pl.when("_pick").then("_src_id").otherwise(pl.lit(None, pl.String)),
     )
-    return ordered.sort("_row").drop(["_row", "_src_id", "_src_fore", "_src_sur", "_src_birth", "_close", "_same_sex", "_pick"])
+    return ordered.sort("_row").drop(
+        ["_row", "_src_id", "_src_fore", "_src_sur", "_src_birth", "_close", "_same_sex", "_pick"]
+    )

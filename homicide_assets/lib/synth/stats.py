@@ -68,21 +68,36 @@ POLICE_REPORT_SHARE: dict[str, float] = {
 }
 #: Natural deaths the police attend (unexpected deaths not certified by a doctor): by place.
 POLICE_NATURAL_SHARE_BY_PLACE: dict[str, float] = {
-    "home": 0.25, "care_home": 0.03, "hospital": 0.004, "hospice": 0.0, "public_place": 0.9, "other": 0.5,
+    "home": 0.25,
+    "care_home": 0.03,
+    "hospital": 0.004,
+    "hospice": 0.0,
+    "public_place": 0.9,
+    "other": 0.5,
 }
 
 #: Share of deaths a medical examiner office scrutinises: nearly all non-coronial deaths since
 #: the statutory system began (September 2024); deaths that go straight to the coroner are
 #: seen only when first in hospital. Gives ~25,000 per force-year (issue 3).
 ME_SHARE: dict[str, float] = {
-    "natural": 0.93, "accident": 0.45, "drug": 0.25, "suicide": 0.15, "homicide": 0.2, "road_traffic": 0.3,
+    "natural": 0.93,
+    "accident": 0.45,
+    "drug": 0.25,
+    "suicide": 0.15,
+    "homicide": 0.2,
+    "road_traffic": 0.3,
 }
 
 #: Share of deaths with an inquest opened: unnatural deaths nearly always; ~2% of natural
 #: deaths (industrial disease, deaths in state detention). ~37,000 inquests from ~577,000
 #: deaths nationally is ~6.5% [MOJ-COR]; gives ~1,800 per force-year.
 INQUEST_SHARE: dict[str, float] = {
-    "homicide": 0.9, "suicide": 0.97, "drug": 0.95, "road_traffic": 0.97, "accident": 0.85, "natural": 0.02,
+    "homicide": 0.9,
+    "suicide": 0.97,
+    "drug": 0.95,
+    "road_traffic": 0.97,
+    "accident": 0.85,
+    "natural": 0.02,
 }
 #: Prevention of Future Deaths reports per concluded inquest (~500 a year from ~37,000) [MOJ-COR].
 PFD_SHARE = 0.03
@@ -93,16 +108,37 @@ PFD_SHARE = 0.03
 
 #: Share male [ONS-HOM 71%; ONS-SUI 74%; ONS-DRUG ~2/3; DFT-RRC 77%; ONS-DEATHS ~50%].
 MALE_SHARE: dict[str, float] = {
-    "homicide": 0.71, "suicide": 0.74, "drug": 0.68, "road_traffic": 0.77, "accident": 0.55, "natural": 0.49,
+    "homicide": 0.71,
+    "suicide": 0.74,
+    "drug": 0.68,
+    "road_traffic": 0.77,
+    "accident": 0.55,
+    "natural": 0.49,
 }
 
 #: Age bands (inclusive) with relative weights.
 AGE_BANDS: dict[str, dict[tuple[int, int], float]] = {
     # victims by age [ONS-HOM appendix]: children ~7%, 16-24 ~19%, peak 25-44
-    "homicide": {(0, 15): 7, (16, 24): 19, (25, 34): 21, (35, 44): 17, (45, 54): 14, (55, 64): 10,
-                 (65, 74): 6, (75, 95): 6},
+    "homicide": {
+        (0, 15): 7,
+        (16, 24): 19,
+        (25, 34): 21,
+        (35, 44): 17,
+        (45, 54): 14,
+        (55, 64): 10,
+        (65, 74): 6,
+        (75, 95): 6,
+    },
     # highest rates at 45-54 [ONS-SUI]
-    "suicide": {(12, 24): 11, (25, 34): 16, (35, 44): 18, (45, 54): 21, (55, 64): 17, (65, 74): 9, (75, 95): 8},
+    "suicide": {
+        (12, 24): 11,
+        (25, 34): 16,
+        (35, 44): 18,
+        (45, 54): 21,
+        (55, 64): 17,
+        (65, 74): 9,
+        (75, 95): 8,
+    },
     # median age mid-40s, the 40-49 group highest [ONS-DRUG]
     "drug": {(16, 29): 10, (30, 39): 24, (40, 49): 32, (50, 59): 24, (60, 75): 10},
     # young drivers and older pedestrians [DFT-RRC]
@@ -119,9 +155,17 @@ AGE_BANDS: dict[str, dict[tuple[int, int], float]] = {
 
 #: Apparent method of killing [ONS-HOM]: sharp instrument ~41%, hitting/kicking ~17%.
 HOMICIDE_METHOD: dict[str, float] = {
-    "sharp_instrument": 0.42, "hitting_kicking": 0.17, "blunt_instrument": 0.06,
-    "strangulation_asphyxiation": 0.07, "shooting": 0.04, "poisoning_drugs": 0.03, "motor_vehicle": 0.03,
-    "burning": 0.02, "fall": 0.01, "other": 0.08, "not_known": 0.07,
+    "sharp_instrument": 0.42,
+    "hitting_kicking": 0.17,
+    "blunt_instrument": 0.06,
+    "strangulation_asphyxiation": 0.07,
+    "shooting": 0.04,
+    "poisoning_drugs": 0.03,
+    "motor_vehicle": 0.03,
+    "burning": 0.02,
+    "fall": 0.01,
+    "other": 0.08,
+    "not_known": 0.07,
 }
 #: Domestic homicides (partner, ex-partner or family): ~22% of homicides [ONS-HOM relationship
 #: tables]; three quarters of their victims are women.
@@ -130,17 +174,35 @@ DOMESTIC_VICTIM_FEMALE_SHARE = 0.75
 
 #: Suicide method [ONS-SUI]: hanging, strangulation and suffocation ~59%, poisoning ~20%.
 SUICIDE_METHOD: dict[str, float] = {
-    "hanging": 0.59, "poisoning_drugs": 0.20, "fall": 0.05, "drowning": 0.04, "sharp_instrument": 0.03,
-    "motor_vehicle": 0.04, "other": 0.05,
+    "hanging": 0.59,
+    "poisoning_drugs": 0.20,
+    "fall": 0.05,
+    "drowning": 0.04,
+    "sharp_instrument": 0.03,
+    "motor_vehicle": 0.04,
+    "other": 0.05,
 }
 ACCIDENT_METHOD: dict[str, float] = {
-    "fall": 0.65, "drowning": 0.05, "burning": 0.04, "other": 0.20, "not_known": 0.06,
+    "fall": 0.65,
+    "drowning": 0.05,
+    "burning": 0.04,
+    "other": 0.20,
+    "not_known": 0.06,
 }
 #: Substances mentioned in drug-poisoning deaths, as independent inclusion probabilities
 #: [ONS-DRUG: opiates 46%, cocaine 17%; ONS-NITAZENE: nitazenes a few per cent].
 DRUG_SUBSTANCES: dict[str, float] = {
-    "heroin": 0.42, "cocaine": 0.22, "crack": 0.08, "benzodiazepine": 0.15, "alcohol": 0.25,
-    "fentanyl": 0.02, "nitazene": 0.03, "ketamine": 0.02, "ghb": 0.01, "spice": 0.03, "other": 0.25,
+    "heroin": 0.42,
+    "cocaine": 0.22,
+    "crack": 0.08,
+    "benzodiazepine": 0.15,
+    "alcohol": 0.25,
+    "fentanyl": 0.02,
+    "nitazene": 0.03,
+    "ketamine": 0.02,
+    "ghb": 0.01,
+    "spice": 0.03,
+    "other": 0.25,
 }
 
 # ---------------------------------------------------------------------------------------
@@ -148,7 +210,13 @@ DRUG_SUBSTANCES: dict[str, float] = {
 # ---------------------------------------------------------------------------------------
 
 #: Place of death [OHID-POD].
-PLACE_OF_DEATH: dict[str, float] = {"hospital": 0.44, "home": 0.29, "care_home": 0.21, "hospice": 0.05, "other": 0.01}
+PLACE_OF_DEATH: dict[str, float] = {
+    "hospital": 0.44,
+    "home": 0.29,
+    "care_home": 0.21,
+    "hospice": 0.05,
+    "other": 0.01,
+}
 
 #: Relative monthly weights, January first.
 #: Natural deaths peak in winter, January ~20% above August [ONS-DEATHS monthly tables].
@@ -176,18 +244,37 @@ HOUR_FLAT = (1,) * 24
 ED_ASSAULT_RATE = 515.0
 ED_MALE_SHARE = 0.70  # [CARDIFF-ED]
 ED_AGE_BANDS: dict[tuple[int, int], float] = {
-    (0, 10): 2, (11, 17): 11, (18, 30): 40, (31, 50): 34, (51, 70): 11, (71, 100): 2,
+    (0, 10): 2,
+    (11, 17): 11,
+    (18, 30): 40,
+    (31, 50): 34,
+    (51, 70): 11,
+    (71, 100): 2,
 }  # [CARDIFF-ED] peak 18-30
 ED_WEAPON: dict[str, float] = {
-    "body_part": 0.58, "knife": 0.07, "blunt_object": 0.08, "glass_bottle": 0.05, "firearm": 0.004,
-    "other": 0.07, "not_known": 0.146,
+    "body_part": 0.58,
+    "knife": 0.07,
+    "blunt_object": 0.08,
+    "glass_bottle": 0.05,
+    "firearm": 0.004,
+    "other": 0.07,
+    "not_known": 0.146,
 }
 ED_RELATIONSHIP: dict[str, float] = {
-    "stranger": 0.38, "acquaintance": 0.24, "partner_ex_partner": 0.12, "family": 0.08, "not_known": 0.18,
+    "stranger": 0.38,
+    "acquaintance": 0.24,
+    "partner_ex_partner": 0.12,
+    "family": 0.08,
+    "not_known": 0.18,
 }
 ED_LOCATION: dict[str, float] = {
-    "street": 0.38, "licensed_premises": 0.15, "dwelling": 0.25, "public_open_space": 0.06, "retail": 0.05,
-    "transport": 0.04, "other": 0.07,
+    "street": 0.38,
+    "licensed_premises": 0.15,
+    "dwelling": 0.25,
+    "public_open_space": 0.06,
+    "retail": 0.05,
+    "transport": 0.04,
+    "other": 0.07,
 }
 ED_DISPOSAL: dict[str, float] = {"discharged": 0.76, "admitted": 0.20, "transferred": 0.035, "died": 0.005}
 
@@ -218,7 +305,12 @@ OLDER_WHITE_BOOST = 1.8
 #: (NCISH annual report 2023: ~27% in contact with mental health services in the prior year;
 #: ONS-DRUG: most drug misuse deaths are among people known to treatment services).
 KNOWN_TO_SERVICES: dict[str, float] = {
-    "homicide": 0.45, "suicide": 0.45, "drug": 0.70, "road_traffic": 0.06, "accident": 0.20, "natural": 0.15,
+    "homicide": 0.45,
+    "suicide": 0.45,
+    "drug": 0.70,
+    "road_traffic": 0.06,
+    "accident": 0.20,
+    "natural": 0.15,
 }
 #: Living people in at-risk cohorts whose contacts are returned, per force-year.
 AT_RISK_COHORT_PER_FORCE_YEAR = 2_500

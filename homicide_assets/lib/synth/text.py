@@ -13,19 +13,60 @@ import numpy as np
 import polars as pl
 
 STREETS = (
-    "High Street", "Church Road", "Station Road", "Park Lane", "Soho Road", "Stratford Road", "Broad Street",
-    "Alum Rock Road", "Coventry Road", "Dudley Road", "Hagley Road", "Bristol Road", "Lichfield Road",
-    "Walsall Road", "Stoney Lane", "Ladypool Road", "Foleshill Road", "Far Gosford Street", "Lichfield Street",
-    "Park Street", "Queen Street", "Wolverhampton Street", "Bearwood Road", "Slade Road", "Washwood Heath Road",
+    "High Street",
+    "Church Road",
+    "Station Road",
+    "Park Lane",
+    "Soho Road",
+    "Stratford Road",
+    "Broad Street",
+    "Alum Rock Road",
+    "Coventry Road",
+    "Dudley Road",
+    "Hagley Road",
+    "Bristol Road",
+    "Lichfield Road",
+    "Walsall Road",
+    "Stoney Lane",
+    "Ladypool Road",
+    "Foleshill Road",
+    "Far Gosford Street",
+    "Lichfield Street",
+    "Park Street",
+    "Queen Street",
+    "Wolverhampton Street",
+    "Bearwood Road",
+    "Slade Road",
+    "Washwood Heath Road",
 )
-PARKS = ("the park", "the canal towpath", "the recreation ground", "the churchyard", "woodland off the main road",
-         "the playing fields", "the nature reserve")
-VENUES = ("the chip shop", "the off licence", "a nightclub", "the kebab shop", "a pub", "the bus station",
-          "the Co-op", "a snooker hall", "the takeaway")
+PARKS = (
+    "the park",
+    "the canal towpath",
+    "the recreation ground",
+    "the churchyard",
+    "woodland off the main road",
+    "the playing fields",
+    "the nature reserve",
+)
+VENUES = (
+    "the chip shop",
+    "the off licence",
+    "a nightclub",
+    "the kebab shop",
+    "a pub",
+    "the bus station",
+    "the Co-op",
+    "a snooker hall",
+    "the takeaway",
+)
 
 PLACE_PHRASES: dict[str, tuple[str, ...]] = {
-    "dwelling": ("at the home address", "in the bedroom at the home address", "in the living room of the flat",
-                 "at a friend's address"),
+    "dwelling": (
+        "at the home address",
+        "in the bedroom at the home address",
+        "in the living room of the flat",
+        "at a friend's address",
+    ),
     "street": ("in the street on {street}", "on the pavement on {street}", "near the junction of {street}"),
     "public_open_space": ("in {park}", "on a bench in {park}"),
     "licensed_premises": ("outside {venue} on {street}", "in the toilets of {venue}"),
@@ -33,7 +74,11 @@ PLACE_PHRASES: dict[str, tuple[str, ...]] = {
     "hospital": ("on the ward", "at hospital"),
     "care_home": ("at the care home", "in their room at the residential home"),
     "custody": ("in a cell at the custody suite",),
-    "transport": ("on the railway line near the station", "at the bus station", "on the tracks near the footbridge"),
+    "transport": (
+        "on the railway line near the station",
+        "at the bus station",
+        "on the tracks near the footbridge",
+    ),
     "waterway": ("in the canal near {street}", "in the river off {street}"),
     "other": ("in a hostel room", "at a derelict building off {street}", "in a garage"),
 }
@@ -43,7 +88,7 @@ NARRATIVES: dict[str, tuple[str, ...]] = {
         "Call from {caller} at {time} reporting that the deceased, a {age} year old {sex_word}, had been found "
         "unresponsive {place}. Ambulance attended and life was pronounced extinct. No suspicious circumstances, "
         "GP to be contacted re: medical history.",
-        "PC {collar} attended. {caller_cap} said \"{quote}\". Deceased found {place}, no signs of forced entry, "
+        'PC {collar} attended. {caller_cap} said "{quote}". Deceased found {place}, no signs of forced entry, '
         "no injuries noted.\nSudden death report submitted to the coroner's office.",
         "Concern for welfare call, no answer at the address for several days. Entry forced by officers; deceased "
         "found {place}. Nothing suspicious. Next of kin informed, body removed by undertakers on behalf of HM Coroner.",
@@ -51,25 +96,25 @@ NARRATIVES: dict[str, tuple[str, ...]] = {
     "unexplained": (
         "Unexplained death: {age} year old {sex_word} found {place} by {caller}. Cause not apparent, no obvious "
         "injuries. Post mortem requested; treat as unexplained pending results.",
-        "Deceased located {place} at {time}. Scene held while DS reviewed, \"nothing obviously suspicious\" but "
+        'Deceased located {place} at {time}. Scene held while DS reviewed, "nothing obviously suspicious" but '
         "circumstances unclear.\nAwaiting PM and toxicology.",
     ),
     "suspected_suicide": (
         "Deceased found {place} by {caller}. Note left at the scene. Family state {pronoun} had been struggling, "
         "known to mental health services.\nNo third party involvement suspected at this stage.",
         "{age} year old {sex_word} located {place} at {time}. Believed to have taken own life, no suspicious "
-        "circumstances. Family informed, \"{quote}\".",
+        'circumstances. Family informed, "{quote}".',
     ),
     "drug_related": (
         "Found {place} by {caller}, drug paraphernalia nearby ({paraphernalia}). Believed overdose, toxicology "
         "requested. No signs of a struggle.",
-        "{caller_cap} called at {time}: {pronoun} \"wasn't breathing\". Paramedics administered naloxone without "
+        '{caller_cap} called at {time}: {pronoun} "wasn\'t breathing". Paramedics administered naloxone without '
         "success. Deceased, {age}, known user.\nItems seized for analysis.",
     ),
     "homicide": (
         "Report of a {age} year old {sex_word} with {injury} {place} at {time}. Scene preserved, Major "
         "Investigation Unit notified.\nWitnesses describe a group running from the scene, enquiries ongoing.",
-        "Call from {caller}: \"{quote}\". Officers attended {place}, CPR commenced, {sex_word} pronounced dead "
+        'Call from {caller}: "{quote}". Officers attended {place}, CPR commenced, {sex_word} pronounced dead '
         "at scene. Suspect(s) outstanding, house-to-house, CCTV and forensic strategy in place.",
     ),
     "suspected_homicide": (
@@ -78,7 +123,7 @@ NARRATIVES: dict[str, tuple[str, ...]] = {
     ),
     "suspicious": (
         "Deceased found {place} by {caller}; injuries inconsistent with the account given. Treated as "
-        "suspicious pending post mortem. {caller_cap} spoken to, \"{quote}\".",
+        'suspicious pending post mortem. {caller_cap} spoken to, "{quote}".',
     ),
     "road_traffic": (
         "Fatal collision on {street} at {time}. {age} year old {sex_word} pronounced dead at scene. Collision "
@@ -89,7 +134,7 @@ NARRATIVES: dict[str, tuple[str, ...]] = {
     "accidental": (
         "Deceased found at the foot of the stairs {place} by {caller}. Believed fall, no suspicious circumstances.",
         "{age} year old {sex_word} found {place}. Appears accidental; {caller} last saw {pronoun_obj} the previous "
-        "evening, \"{quote}\".",
+        'evening, "{quote}".',
     ),
     "other": (
         "Death reported by {caller} at {time}, {place}. Circumstances recorded for the coroner; no further police "
@@ -97,15 +142,41 @@ NARRATIVES: dict[str, tuple[str, ...]] = {
     ),
 }
 NARRATIVE_VALUES = {
-    "caller": ("her son", "his daughter", "a neighbour", "a member of the public", "carer", "the landlord",
-               "a friend", "ambulance service", "hostel staff", "his partner", "her husband"),
-    "quote": ("I just knew something was wrong", "he hadn't answered his phone since Friday", "she said she was fine",
-              "I found him like that, I didn't touch anything", "we'd been drinking, that's all",
-              "he was in a bad way last week, I told the GP"),
-    "injury": ("a stab wound to the chest", "head injuries", "multiple stab wounds", "a gunshot wound",
-               "injuries consistent with an assault"),
-    "paraphernalia": ("foil, a spoon and a syringe", "a crack pipe", "empty blister packs", "a bottle of clear liquid",
-                      "white powder, rolled note"),
+    "caller": (
+        "her son",
+        "his daughter",
+        "a neighbour",
+        "a member of the public",
+        "carer",
+        "the landlord",
+        "a friend",
+        "ambulance service",
+        "hostel staff",
+        "his partner",
+        "her husband",
+    ),
+    "quote": (
+        "I just knew something was wrong",
+        "he hadn't answered his phone since Friday",
+        "she said she was fine",
+        "I found him like that, I didn't touch anything",
+        "we'd been drinking, that's all",
+        "he was in a bad way last week, I told the GP",
+    ),
+    "injury": (
+        "a stab wound to the chest",
+        "head injuries",
+        "multiple stab wounds",
+        "a gunshot wound",
+        "injuries consistent with an assault",
+    ),
+    "paraphernalia": (
+        "foil, a spoon and a syringe",
+        "a crack pipe",
+        "empty blister packs",
+        "a bottle of clear liquid",
+        "white powder, rolled note",
+    ),
 }
 
 
@@ -115,11 +186,22 @@ def fill_templates(frame: pl.DataFrame, templates: list[str], choice: np.ndarray
     expr: pl.Expr | None = None
     for k, template in enumerate(templates):
         parts = re.split(r"\{(\w+)\}", template)
-        pieces = [pl.lit(p) if i % 2 == 0 else pl.col(p).cast(pl.String).fill_null("") for i, p in enumerate(parts)
-                  if i % 2 == 1 or p]
+        pieces = [
+            pl.lit(p) if i % 2 == 0 else pl.col(p).cast(pl.String).fill_null("")
+            for i, p in enumerate(parts)
+            if i % 2 == 1 or p
+        ]
         filled = pl.concat_str(pieces)
-        expr = pl.when(pl.col("_t") == k).then(filled) if expr is None else expr.when(pl.col("_t") == k).then(filled)
-    return frame.with_columns(template_idx).select(expr.otherwise(pl.lit(None, pl.String)).alias("text")).to_series()
+        expr = (
+            pl.when(pl.col("_t") == k).then(filled)
+            if expr is None
+            else expr.when(pl.col("_t") == k).then(filled)
+        )
+    return (
+        frame.with_columns(template_idx)
+        .select(expr.otherwise(pl.lit(None, pl.String)).alias("text"))
+        .to_series()
+    )
 
 
 def pick(rng: np.random.Generator, values: tuple[str, ...], n: int) -> list[str]:
@@ -134,9 +216,15 @@ def place_phrases(rng: np.random.Generator, location_type: pl.Series) -> pl.Seri
     options = {lt: [i for i, (k, _) in enumerate(flat) if k == lt] for lt in PLACE_PHRASES}
     loc = location_type.fill_null("other").to_list()
     u = rng.random(n)
-    choice = np.array([options.get(lt, options["other"])[int(x * len(options.get(lt, options["other"])))]
-                       for lt, x in zip(loc, u)])
-    frame = pl.DataFrame({"street": pick(rng, STREETS, n), "park": pick(rng, PARKS, n), "venue": pick(rng, VENUES, n)})
+    choice = np.array(
+        [
+            options.get(lt, options["other"])[int(x * len(options.get(lt, options["other"])))]
+            for lt, x in zip(loc, u)
+        ]
+    )
+    frame = pl.DataFrame(
+        {"street": pick(rng, STREETS, n), "park": pick(rng, PARKS, n), "venue": pick(rng, VENUES, n)}
+    )
     return fill_templates(frame, templates, choice)
 
 
@@ -147,25 +235,31 @@ def police_narratives(rng: np.random.Generator, reports: pl.DataFrame) -> pl.Ser
     flat = [(c, t) for c, ts in NARRATIVES.items() for t in ts]
     options = {c: [i for i, (k, _) in enumerate(flat) if k == c] for c in NARRATIVES}
     u = rng.random(n)
-    choice = np.array([options.get(c, options["other"])[int(x * len(options.get(c, options["other"])))]
-                       for c, x in zip(cls, u)])
+    choice = np.array(
+        [
+            options.get(c, options["other"])[int(x * len(options.get(c, options["other"])))]
+            for c, x in zip(cls, u)
+        ]
+    )
     male = reports["sex"].to_numpy() == "m"
     caller = pick(rng, NARRATIVE_VALUES["caller"], n)
-    frame = pl.DataFrame({
-        "caller": caller,
-        "caller_cap": [c[:1].upper() + c[1:] for c in caller],
-        "quote": pick(rng, NARRATIVE_VALUES["quote"], n),
-        "injury": pick(rng, NARRATIVE_VALUES["injury"], n),
-        "paraphernalia": pick(rng, NARRATIVE_VALUES["paraphernalia"], n),
-        "street": pick(rng, STREETS, n),
-        "place": place_phrases(rng, reports["location_type"]),
-        "time": reports["reported_at"].dt.strftime("%H:%M"),
-        "age": reports["age"].cast(pl.String),
-        "sex_word": np.where(male, "male", "female"),
-        "pronoun": np.where(male, "he", "she"),
-        "pronoun_obj": np.where(male, "him", "her"),
-        "collar": reports["officer_in_case"].fill_null("unknown"),
-    })
+    frame = pl.DataFrame(
+        {
+            "caller": caller,
+            "caller_cap": [c[:1].upper() + c[1:] for c in caller],
+            "quote": pick(rng, NARRATIVE_VALUES["quote"], n),
+            "injury": pick(rng, NARRATIVE_VALUES["injury"], n),
+            "paraphernalia": pick(rng, NARRATIVE_VALUES["paraphernalia"], n),
+            "street": pick(rng, STREETS, n),
+            "place": place_phrases(rng, reports["location_type"]),
+            "time": reports["reported_at"].dt.strftime("%H:%M"),
+            "age": reports["age"].cast(pl.String),
+            "sex_word": np.where(male, "male", "female"),
+            "pronoun": np.where(male, "he", "she"),
+            "pronoun_obj": np.where(male, "him", "her"),
+            "collar": reports["officer_in_case"].fill_null("unknown"),
+        }
+    )
     return fill_templates(frame, [t for _, t in flat], choice).str.slice(0, 4000)
 
 
@@ -189,12 +283,21 @@ CAUSES: dict[str, tuple[tuple[str, str, str, str, float], ...]] = {
         ("End stage renal failure", "Diabetic nephropathy", "", "N18.5", 1.5),
         ("Alcoholic liver disease", "", "", "K70.3", 1.5),
     ),
-    "drug": (("Mixed drug toxicity", "", "", "X42", 5), ("Heroin toxicity", "", "", "X42", 3),
-             ("Cocaine toxicity", "", "Ischaemic heart disease", "X42", 1)),
-    "suicide": (("Hanging", "", "", "X70", 6), ("Multiple injuries", "Fall from height", "", "X80", 1),
-                ("Drug toxicity", "", "Depression", "X61", 2)),
-    "accident": (("Traumatic subdural haematoma", "Fall", "", "W19", 5), ("Fractured neck of femur", "Fall",
-                 "Osteoporosis", "W19", 4), ("Smoke inhalation", "", "", "X00", 1)),
+    "drug": (
+        ("Mixed drug toxicity", "", "", "X42", 5),
+        ("Heroin toxicity", "", "", "X42", 3),
+        ("Cocaine toxicity", "", "Ischaemic heart disease", "X42", 1),
+    ),
+    "suicide": (
+        ("Hanging", "", "", "X70", 6),
+        ("Multiple injuries", "Fall from height", "", "X80", 1),
+        ("Drug toxicity", "", "Depression", "X61", 2),
+    ),
+    "accident": (
+        ("Traumatic subdural haematoma", "Fall", "", "W19", 5),
+        ("Fractured neck of femur", "Fall", "Osteoporosis", "W19", 4),
+        ("Smoke inhalation", "", "", "X00", 1),
+    ),
     "homicide": (("Stab wound to the chest", "", "", "X99", 4), ("Head injury", "Assault", "", "Y09", 3)),
     "road_traffic": (("Multiple injuries", "Road traffic collision", "", "V89.2", 1),),
 }
@@ -257,12 +360,24 @@ RECOMMENDATION_THEMES: dict[str, tuple[str, ...]] = {
     ),
 }
 RECOMMENDATION_EVIDENCE = (
-    "Audit report presented to the board", "Training records: 92% of staff completed", "Revised policy published",
-    "Data sharing agreement signed", "Dip sample of 40 cases", "Minutes of the partnership meeting",
+    "Audit report presented to the board",
+    "Training records: 92% of staff completed",
+    "Revised policy published",
+    "Data sharing agreement signed",
+    "Dip sample of 40 cases",
+    "Minutes of the partnership meeting",
 )
 ED_LOCATION_TEXT = (
-    "outside {venue}, {street}", "at home", "in the car park of {venue}", "on the bus", "{venue}, {street}",
-    "in the street, {street}", "at a party", "in town", "at work", "near {venue}",
+    "outside {venue}, {street}",
+    "at home",
+    "in the car park of {venue}",
+    "on the bus",
+    "{venue}, {street}",
+    "in the street, {street}",
+    "at a party",
+    "in town",
+    "at work",
+    "near {venue}",
 )
 
 

@@ -33,14 +33,25 @@ def source_records(delivered: dict[str, pl.DataFrame]) -> pl.DataFrame:
             rows.with_columns(record_key_expr(feed))
             .group_by("record_key")
             .agg(
-                pl.lit(feed).alias("feed"), pl.col("_partner_id").first().alias("partner_id"),
-                pl.col("_person_id").first().alias("person_id"), pl.col("_death_id").first().alias("death_id"),
-                pl.col("_role").first().alias("role"), pl.col("_extract_date").min().alias("first_extract_date"),
+                pl.lit(feed).alias("feed"),
+                pl.col("_partner_id").first().alias("partner_id"),
+                pl.col("_person_id").first().alias("person_id"),
+                pl.col("_death_id").first().alias("death_id"),
+                pl.col("_role").first().alias("role"),
+                pl.col("_extract_date").min().alias("first_extract_date"),
                 pl.col("_extract_date").n_unique().alias("extracts"),
             )
         )
-    schema = {"record_key": pl.String, "feed": pl.String, "partner_id": pl.String, "person_id": pl.String,
-              "death_id": pl.String, "role": pl.String, "first_extract_date": pl.Date, "extracts": pl.UInt32}
+    schema = {
+        "record_key": pl.String,
+        "feed": pl.String,
+        "partner_id": pl.String,
+        "person_id": pl.String,
+        "death_id": pl.String,
+        "role": pl.String,
+        "first_extract_date": pl.Date,
+        "extracts": pl.UInt32,
+    }
     if not frames:
         return pl.DataFrame(schema=schema)
     return pl.concat([f.cast(schema) for f in frames]).sort("record_key")
