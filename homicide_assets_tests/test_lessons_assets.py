@@ -18,6 +18,7 @@ from dagster import AssetKey, AssetSpec, DagsterInstance, build_sensor_context, 
 from homicide_assets.defs.lessons import lessons_assets, lessons_weekly_digest_sensor
 from homicide_assets.defs.lessons.digest import LOCAL_TZ, due_week, send_weekly_digest
 from homicide_assets.defs.partners import partners_assets
+from homicide_assets.defs.quality.resources import AlertChannelResource
 from homicide_assets.lessons_cli import main as lessons_cli
 from homicide_assets.lib.alerts import AlertChannel, alerts
 from homicide_assets.lib.ingest import parse_archived_delivery, stage_and_record
@@ -194,23 +195,24 @@ def test_one_weekly_digest_of_overdue_recommendations_and_non_responders_reaches
     assert len(stored) == 1 and stored[0].email_status == "sent" and stored[0].occurrences == 2
 
 
-def test_digest_sensor_sends_once_a_week_through_the_configured_channel(lessons_data, smtp_server, monkeypatch):
+def test_digest_sensor_sends_once_a_week_through_the_configured_channel(lessons_data, smtp_server):
     port, inbox = smtp_server
-    monkeypatch.setenv("HOMICIDE_ALERT_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("HOMICIDE_ALERT_SMTP_PORT", str(port))
-    monkeypatch.setenv("HOMICIDE_ALERT_SMTP_TO", "duty-analyst@force.example")
     _materialize(lessons_data, [*lessons_assets, *partners_assets])
     platform = PlatformResource(data_dir=str(lessons_data.root), pseudonym_key=TEST_KEY)
+    resources = {"platform": platform, "alert_channel": AlertChannelResource(
+        smtp_host="127.0.0.1", smtp_port=port, smtp_to="duty-analyst@force.example")}
     now = datetime.now(LOCAL_TZ)
     with DagsterInstance.ephemeral() as instance:
         context = build_sensor_context(instance=instance, cursor=json.dumps({"last_sent_week": "2000-W01"}),
-                                       resources={"platform": platform})
+                                       resources=resources)
         lessons_weekly_digest_sensor(context)
         expected = 1 if due_week(now, "2000-W01") else 0  # nothing before Monday 07:00
         assert len(inbox.messages) == expected
         if expected:
+            assert inbox.messages[0][0] == ["duty-analyst@force.example"]
+        if expected:
             assert json.loads(context.cursor) == {"last_sent_week": iso_week(now.date())}
-            again = build_sensor_context(instance=instance, cursor=context.cursor, resources={"platform": platform})
+            again = build_sensor_context(instance=instance, cursor=context.cursor, resources=resources)
             lessons_weekly_digest_sensor(again)
             assert len(inbox.messages) == 1
 

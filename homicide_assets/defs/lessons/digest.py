@@ -3,7 +3,7 @@
 The sensor reads the last materialised ``lessons/recommendations`` and
 ``partners/compliance`` and raises a single ``weekly_digest`` alert through
 :mod:`homicide_assets.lib.alerts` (stored in the ``alerts`` table, sent by SMTP and/or
-webhook as configured by ``HOMICIDE_ALERT_*``). It sends at its first evaluation at or
+webhook through the ``alert_channel`` resource, configured by ``HOMICIDE_ALERT_*``). It sends at its first evaluation at or
 after Monday 07:00 Europe/London each ISO week (so a daemon that was down on Monday still
 sends on its return), and the alert's de-duplication key is the week, so the digest goes
 out once per week whatever happens to the cursor.
@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
 
+from homicide_assets.defs.quality.resources import AlertChannelResource
 from homicide_assets.lib.lessons_digest import Digest, build_digest, iso_week
 from homicide_assets.resources import PlatformResource
 
@@ -66,14 +67,15 @@ def send_weekly_digest(platform: PlatformResource, now_local: datetime, channel=
         "configured SMTP/webhook channel. Requests no runs."
     ),
 )
-def lessons_weekly_digest_sensor(context: SensorEvaluationContext, platform: PlatformResource):
+def lessons_weekly_digest_sensor(context: SensorEvaluationContext, platform: PlatformResource,
+                                 alert_channel: AlertChannelResource):
     cursor = json.loads(context.cursor) if context.cursor else {}
     now_local = datetime.now(LOCAL_TZ)
     week = due_week(now_local, cursor.get("last_sent_week"))
     if week is None:
         return SkipReason(f"digest for {iso_week(now_local.date())} already sent or not yet due "
                           f"(Mondays from {DIGEST_HOUR:02d}:00 Europe/London)")
-    digest, outcome = send_weekly_digest(platform, now_local)
+    digest, outcome = send_weekly_digest(platform, now_local, channel=alert_channel.channel())
     context.update_cursor(json.dumps({"last_sent_week": week}))
     context.log.info(f"weekly digest {week}: {digest.overdue} overdue, {digest.non_responders} non-responders; "
                      f"sent by {outcome.sent or 'no channel'}; failed {outcome.failed or 'none'}")
