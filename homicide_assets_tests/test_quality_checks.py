@@ -228,7 +228,7 @@ def test_definitions_with_quality_are_loadable(platform):
         assets=[*raw_assets, *staged_assets], asset_checks=quality_checks,
         sensors=[partner_delivery_sensor, *quality_sensors],
         resources={"platform": platform, "alert_channel": AlertChannelResource(),
-                   "warehouse_io_manager": WarehouseIOManager(base_dir=str(platform.paths().warehouse))},
+                   "warehouse_io_manager": WarehouseIOManager(platform=platform)},
     )
     Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
