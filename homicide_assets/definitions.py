@@ -7,6 +7,10 @@ import os
 from dagster import AssetKey, AssetSelection, Definitions, EnvVar, define_asset_job, in_process_executor
 
 from homicide_assets.defs.ingest import partner_delivery_sensor, raw_assets, staged_assets
+from homicide_assets.defs.lessons import lessons_assets, lessons_schedules, lessons_sensors
+from homicide_assets.defs.linkage import linkage_assets
+from homicide_assets.defs.partners import partners_assets, partners_schedules, partners_sensors
+from homicide_assets.defs.quality import alert_channel_resource, quality_checks, quality_sensors
 from homicide_assets.lib.feeds import FEED_NAMES
 from homicide_assets.lib.settings import DataDir
 from homicide_assets.resources import PlatformResource, WarehouseIOManager
@@ -42,11 +46,14 @@ refresh_job = define_asset_job(
 )
 
 defs = Definitions(
-    assets=[*raw_assets, *staged_assets],
-    sensors=[partner_delivery_sensor],
+    assets=[*raw_assets, *staged_assets, *linkage_assets, *lessons_assets, *partners_assets],
+    asset_checks=quality_checks,
+    sensors=[partner_delivery_sensor, *quality_sensors, *lessons_sensors, *partners_sensors],
+    schedules=[*lessons_schedules, *partners_schedules],
     jobs=[*ingest_jobs, refresh_job],
     resources={
         "platform": platform,
+        "alert_channel": alert_channel_resource(),
         "warehouse_io_manager": WarehouseIOManager(platform=platform),
     },
     # Steps are light and many: one process avoids ~4 s of start-up per step.

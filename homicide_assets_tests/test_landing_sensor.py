@@ -64,7 +64,7 @@ def test_same_bytes_again_is_a_recorded_no_op(sensor, data_dir):
     data = csv_bytes("death_reports", [death_report(1)])
     drop(data_dir.landing, "wmp", NAME, data)
     sensor(), sensor()
-    drop(data_dir.landing, "wmp", "wmp__death_reports__20260106.csv", data)  # same bytes, new name
+    drop(data_dir.landing, "wmp", NAME, data)  # the partner's transfer ran twice
     sensor()
     result = sensor()
     assert isinstance(result, SensorResult) and result.run_requests == []
@@ -73,6 +73,29 @@ def test_same_bytes_again_is_a_recorded_no_op(sensor, data_dir):
     assert [r.outcome for r in receipts] == ["accepted", "duplicate"]
     assert receipts[1].delivery_id == deliveries[0].delivery_id
     assert len(list((data_dir.archive / "wmp").iterdir())) == 1
+
+
+def test_same_bytes_as_a_new_extract_is_a_new_delivery(sensor, data_dir):
+    header_only = csv_bytes("death_reports", [])  # "nothing new today", two days running
+    drop(data_dir.landing, "wmp", NAME, header_only)
+    drop(data_dir.landing, "wmp", "wmp__death_reports__20260106.csv", header_only)
+    sensor()
+    result = sensor()
+    assert len(result.run_requests) == 2
+    deliveries, _, _ = ledger(data_dir)
+    assert sorted(d.extract_date.day for d in deliveries) == [5, 6]
+    assert len(list((data_dir.archive / "wmp").iterdir())) == 1  # content-addressed archive
+
+
+def test_same_name_with_other_bytes_is_quarantined(sensor, data_dir):
+    drop(data_dir.landing, "wmp", NAME, csv_bytes("death_reports", [death_report(1)]))
+    sensor(), sensor()
+    drop(data_dir.landing, "wmp", NAME, csv_bytes("death_reports", [death_report(2)]))
+    sensor()
+    result = sensor()
+    assert result.run_requests == []
+    _, _, quarantine = ledger(data_dir)
+    assert [q.rule for q in quarantine] == ["name_reused"]
 
 
 def test_file_still_being_written_is_not_taken(sensor, data_dir):

@@ -92,10 +92,9 @@ def test_whole_file_refusals(data, rule):
     assert exc.value.rule == rule
 
 
-def test_header_only_file_is_refused():
-    with pytest.raises(DeliveryRefused) as exc:
-        parse_delivery(csv_bytes("death_reports", []), _name(), "f.csv")
-    assert exc.value.rule == "no_rows"
+def test_header_only_file_is_a_valid_empty_extract():
+    parsed = parse_delivery(csv_bytes("death_reports", []), _name(), "f.csv")
+    assert parsed.frame.height == 0 and "report_id" in parsed.frame.columns
 
 
 def test_truncated_file_names_the_line():

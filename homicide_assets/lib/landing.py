@@ -198,19 +198,36 @@ def receive(data_dir: DataDir, registry: Registry, candidates: list[Candidate],
                               size_bytes=size, outcome="quarantined", reason=refused.reason))
             outcome.quarantined.append(entry)
             continue
+        delivery_id = delivery_id_for(name, sha)
         with session_scope(url) as s:
-            existing = s.exec(select(Delivery).where(Delivery.sha256 == sha)).first()
-            if existing is not None:
-                receipt = Receipt(file_name=cand.file_name, partner_folder=cand.partner_folder, sha256=sha,
-                                  size_bytes=size, outcome="duplicate", delivery_id=existing.delivery_id,
-                                  reason=f"identical bytes to {existing.file_name} received {existing.received_at:%Y-%m-%d %H:%M}")
+            same_name = list(s.exec(select(Delivery).where(
+                Delivery.partner_id == name.partner_id, Delivery.feed == name.feed,
+                Delivery.extract_date == name.extract_date, Delivery.seq == name.seq)))
+        identical = [d for d in same_name if d.sha256 == sha]
+        if identical:
+            existing = identical[0]
+            receipt = Receipt(file_name=cand.file_name, partner_folder=cand.partner_folder, sha256=sha,
+                              size_bytes=size, outcome="duplicate", delivery_id=existing.delivery_id,
+                              reason=f"identical bytes to {existing.file_name} received {existing.received_at:%Y-%m-%d %H:%M}")
+            with session_scope(url) as s:
                 s.add(receipt)
-                path.unlink()
-                outcome.duplicates.append(receipt)
-                continue
+            path.unlink()
+            outcome.duplicates.append(receipt)
+            continue
+        if same_name:
+            reason = (f"{cand.file_name}: an extract with this name was already received with other content; "
+                      "a corrected extract needs a new date or __<seq>")
+            entry = quarantine_file(data_dir, path, cand.partner_folder, cand.file_name, "name_reused", reason, sha,
+                                    partner_id=name.partner_id, feed=name.feed)
+            with session_scope(url) as s:
+                s.add(entry)
+                s.add(Receipt(file_name=cand.file_name, partner_folder=cand.partner_folder, sha256=sha,
+                              size_bytes=size, outcome="quarantined", reason=reason))
+            outcome.quarantined.append(entry)
+            continue
         archive_path = _archive(data_dir, path, name.partner_id, sha)
         delivery = Delivery(
-            delivery_id=delivery_id_for(name, sha), sha256=sha, partner_id=name.partner_id, feed=name.feed,
+            delivery_id=delivery_id, sha256=sha, partner_id=name.partner_id, feed=name.feed,
             file_name=cand.file_name, extension=name.extension, extract_date=name.extract_date, seq=name.seq,
             size_bytes=size, archive_path=str(archive_path.relative_to(data_dir.root)), status="received",
         )

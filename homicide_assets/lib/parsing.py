@@ -186,7 +186,7 @@ def parse_delivery(data: bytes, name: DeliveryName, file_name: str) -> ParsedDel
 
     Refusals: empty file, wrong extension for the content, undecodable text, malformed
     CSV (unterminated quotes, ragged rows), header missing contract columns or repeating a
-    column, a file with a header and no rows. Columns outside the contract are dropped here,
+    column. A header with no rows is a valid extract (nothing new since the last). Columns outside the contract are dropped here,
     before anything is stored, and listed in ``dropped_columns``.
     """
     if not data:
@@ -212,8 +212,6 @@ def parse_delivery(data: bytes, name: DeliveryName, file_name: str) -> ParsedDel
             f"{file_name}: header lacks contract column(s) {', '.join(missing)} for feed {name.feed}",
             line=1,
         )
-    if not rows:
-        raise DeliveryRefused("no_rows", f"{file_name}: header only, no data rows")
     dropped = [h for h in header if h not in contract]
     positions = [header.index(c) for c in contract]
     columns = {c: [r[i] for r in rows] for c, i in zip(contract, positions)}

@@ -47,7 +47,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_deliveries_delivery_id"), ["delivery_id"], unique=True)
         batch_op.create_index(batch_op.f("ix_deliveries_feed"), ["feed"], unique=False)
         batch_op.create_index(batch_op.f("ix_deliveries_partner_id"), ["partner_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_deliveries_sha256"), ["sha256"], unique=True)
+        batch_op.create_index(batch_op.f("ix_deliveries_sha256"), ["sha256"], unique=False)
         batch_op.create_index(batch_op.f("ix_deliveries_status"), ["status"], unique=False)
 
     op.create_table(

@@ -18,7 +18,8 @@ class Delivery(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     delivery_id: str = Field(index=True, unique=True)  # also the Dagster partition key
-    sha256: str = Field(index=True, unique=True)
+    #: the same bytes may arrive as two extracts (e.g. two header-only files): not unique
+    sha256: str = Field(index=True)
     partner_id: str = Field(index=True)
     feed: str = Field(index=True)
     file_name: str
