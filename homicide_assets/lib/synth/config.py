@@ -32,8 +32,6 @@ class Scale:
     volume: float
     years: int
     delivery_window_days: int
-    #: rows per generation chunk of the background deaths (bounds peak memory)
-    chunk_deaths: int = 200_000
     description: str = ""
 
     @property
@@ -78,7 +76,6 @@ SCALES: dict[str, Scale] = {
         volume=17.0,
         years=1,
         delivery_window_days=365,
-        chunk_deaths=150_000,
         description="17x a force-year through the same partners (England and Wales is ~20x the West Midlands)",
     ),
 }

@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from homicide_assets.lib.feeds import FEEDS
 from homicide_assets.lib.registry import Registry
 from homicide_assets.lib.synth.deliver import PartnerStyle, csv_bytes, file_name, render_strings
 
@@ -535,50 +534,19 @@ FAULT_CATALOGUE: tuple[FaultSpec, ...] = (
 )
 
 
-def _templates(
-    delivered: dict[str, pl.DataFrame], manifest: pl.DataFrame | None
-) -> dict[tuple[str, str], tuple[date, pl.DataFrame]]:
-    """For each partner feed, its latest uncorrected extract with at least two rows."""
-    corrected = set()
-    if manifest is not None and manifest.height:
-        corrected = {
-            (r[0], r[1], r[2])
-            for r in manifest.filter(pl.col("seq") > 0)
-            .select("partner_id", "feed", "extract_date")
-            .iter_rows()
-        }
-    out = {}
-    for feed, rows in delivered.items():
-        if rows.height == 0:
-            continue
-        counts = (
-            rows.group_by("_partner_id", "_extract_date", maintain_order=True)
-            .len()
-            .filter(pl.col("len") >= 2)
-            .sort(["_partner_id", "_extract_date"])
-        )
-        for partner, day, _ in counts.iter_rows():
-            if (partner, feed, day) in corrected:
-                continue
-            out[(partner, feed)] = (
-                day,
-                rows.filter((pl.col("_partner_id") == partner) & (pl.col("_extract_date") == day)).sort(
-                    list(FEEDS[feed].key)
-                ),
-            )
-    return out
-
-
 def write_faults(
     rng: np.random.Generator,
     out: Path,
     registry: Registry,
-    delivered: dict[str, pl.DataFrame],
-    manifest: pl.DataFrame | None = None,
+    templates: dict[tuple[str, str], tuple[date, pl.DataFrame]],
     kinds: list[str] | None = None,
 ) -> pl.DataFrame:
-    """Write the catalogue's faults (all, or ``kinds``) into ``out/landing`` and return their manifest."""
-    ctx = FaultContext(rng, registry, _templates(delivered, manifest), out / "landing")
+    """Write the catalogue's faults (all, or ``kinds``) into ``out/landing`` and return their manifest.
+
+    ``templates``: for each (partner_id, feed), an uncorrected delivered extract's date and a few
+    of its rows with the contract's columns (the generator keeps the latest one per partner feed).
+    """
+    ctx = FaultContext(rng, registry, templates, out / "landing")
     rows = []
     for spec in FAULT_CATALOGUE:
         if kinds is not None and spec.kind not in kinds:

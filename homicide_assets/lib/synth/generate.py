@@ -182,12 +182,15 @@ def generate(
         "inquests": inquests,
         "review_recommendations": recommendations,
     }
-    delivered, manifest, findings = _deliver_all(seed, sc, registry, feeds, landing, noise, compliance)
+    del reports, report_persons, me, ed, contacts, inquests, recommendations
+    delivered, manifest, findings, templates = _deliver_all(
+        seed, sc, registry, feeds, landing, noise, compliance
+    )
     fault_rows = 0
     if faults:
         from homicide_assets.lib.synth.faults import write_faults
 
-        fault_frame = write_faults(stream(seed, "faults"), out, registry, delivered, manifest)
+        fault_frame = write_faults(stream(seed, "faults"), out, registry, templates)
         truth.write_parquet(fault_frame, gt / "faults.parquet")
         fault_rows = fault_frame.height
 
@@ -262,13 +265,18 @@ def _deliver_all(
     landing: Path,
     noise: NoiseParams,
     compliance: ComplianceScenario,
-) -> tuple[dict[str, pl.DataFrame], pl.DataFrame, pl.DataFrame]:
-    """Schedule, assign and write every partner feed's extracts; return delivered rows, the file
-    manifest and the compliance findings planted. Each partner feed and each file draws from its
+) -> tuple[dict[str, pl.DataFrame], pl.DataFrame, pl.DataFrame, dict]:
+    """Schedule, assign and write every partner feed's extracts; return delivered rows (keys and
+    truth columns), the file manifest, the compliance findings planted and, per partner feed, a
+    few rows of its latest uncorrected extract (templates for the fault catalogue). Each partner feed and each file draws from its
     own random stream, so one file's content never shifts another's."""
     delivered: dict[str, list[pl.DataFrame]] = {f: [] for f in FEEDS}
     manifest, findings = [], []
-    for partner_id, feed, cadence in deliver.registry_cadences(registry):
+    templates: dict[tuple[str, str], tuple[date, pl.DataFrame]] = {}
+    # Feed by feed, so each feed's rows can be freed once its partners' extracts are written.
+    order = sorted(deliver.registry_cadences(registry), key=lambda pfc: list(FEEDS).index(pfc[1]))
+    last_of_feed = {feed: i for i, (_, feed, _) in enumerate(order)}
+    for i, (partner_id, feed, cadence) in enumerate(order):
         rng = stream(seed, f"deliver:{partner_id}:{feed}")
         rows = feeds.get(feed)
         if rows is None or rows.height == 0:
@@ -337,7 +345,11 @@ def _deliver_all(
                     }
                 )
                 if part.height and seq == 0:
-                    delivered[feed].append(part)
+                    delivered[feed].append(part.select(_delivered_columns(feed)))
+                    if corrected is None and part.height >= 2:
+                        templates[(partner_id, feed)] = (extract_date, part.head(5))
+        if last_of_feed[feed] == i:
+            feeds.pop(feed, None)
     delivered_frames = {
         f: (pl.concat(v, how="vertical_relaxed") if v else pl.DataFrame()) for f, v in delivered.items()
     }
@@ -365,7 +377,17 @@ def _deliver_all(
             "delivered_on": pl.Date,
         },
     )
-    return delivered_frames, manifest_frame, findings_frame
+    return delivered_frames, manifest_frame, findings_frame, templates
+
+
+def _delivered_columns(feed: str) -> list[str]:
+    """What the ground truth needs from delivered rows: keys, hidden truth, and the columns the
+    busy-entity decoys are counted on."""
+    extra = {
+        "me_deaths": ["place_of_death_type", "place_of_death_org", "attending_clinician_ref"],
+        "death_reports": ["attending_officers"],
+    }.get(feed, [])
+    return [*FEEDS[feed].key, *extra, "_partner_id", "_extract_date", "_person_id", "_death_id", "_role"]
 
 
 def _corrupt_for_correction(
@@ -585,11 +607,9 @@ def _persons_truth(persons: pl.DataFrame, deaths: pl.DataFrame) -> pl.DataFrame:
 def _deaths_truth(deaths: pl.DataFrame) -> pl.DataFrame:
     """``deaths.parquet``: ``la_code`` is the authority containing (``lat``, ``lon``), where the death
     happened or the body was found; ``residence_la_code`` is the authority of the home address."""
-    district_la = geo.districts()["la_code"]
+    district_la = dict(enumerate(geo.districts()["la_code"].to_list()))
     deaths = deaths.with_columns(
-        residence_la_code=pl.col("home_district_idx").map_elements(
-            lambda i: district_la[i], return_dtype=pl.String
-        )
+        residence_la_code=pl.col("home_district_idx").replace_strict(district_la, return_dtype=pl.String)
     )
     return deaths.select(
         "death_id",
