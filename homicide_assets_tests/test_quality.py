@@ -318,6 +318,15 @@ def test_warn_rules_do_not_break_the_contract(staged):
     assert "warnings for analysts" in report.to_html()
 
 
+def test_reports_are_pruned_to_the_newest(staged, tmp_path):
+    report = validate_staged("inquests", staged["inquests"].head(5))
+    for i in range(5):
+        report.write(tmp_path, stem=f"2026010{i}T000000", keep=3)
+    assert sorted(p.name for p in tmp_path.glob("*.html")) == [
+        "20260102T000000.html", "20260103T000000.html", "20260104T000000.html", "latest.html"]
+    assert len(list(tmp_path.glob("*.json"))) == 4
+
+
 def test_person_check_needs_the_death_report_ids(staged):
     with pytest.raises(ValueError, match="death_reports"):
         validate_staged("death_report_persons", staged["death_report_persons"])

@@ -345,8 +345,10 @@ class QualityReport:
     def to_html(self) -> str:
         return render_html(self)
 
-    def write(self, folder: Path, stem: str | None = None) -> dict[str, Path]:
-        """Write ``<stem>.html`` and ``<stem>.json`` (masked GX result) into ``folder``; also ``latest.*``."""
+    def write(self, folder: Path, stem: str | None = None, keep: int = 100) -> dict[str, Path]:
+        """Write ``<stem>.html`` and ``<stem>.json`` (masked GX result) into ``folder``; also ``latest.*``.
+
+        Only the newest ``keep`` validations are kept (stems sort by time)."""
         folder.mkdir(parents=True, exist_ok=True)
         stem = stem or self.validated_at.strftime("%Y%m%dT%H%M%S")
         html_path, json_path = folder / f"{stem}.html", folder / f"{stem}.json"
@@ -357,6 +359,10 @@ class QualityReport:
             tmp = path.with_name(f".{path.name}.tmp")
             tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, path)
+        older = sorted(p for p in folder.glob("*.html") if p.stem != "latest")[:-keep]
+        for old in older:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".json").unlink(missing_ok=True)
         return {"html": html_path, "json": json_path}
 
 
