@@ -78,16 +78,22 @@ class ProtectedTable:
         out = np.empty(self.values.shape, dtype=object)
         for idx, value in np.ndenumerate(self.values):
             s = self.status[idx]
-            out[idx] = (PRIMARY_SYMBOL if s in (PRIMARY, HIDDEN_ZERO) else SECONDARY_SYMBOL if s == SECONDARY
-                        else f"{int(value):,}")
+            out[idx] = (
+                PRIMARY_SYMBOL
+                if s in (PRIMARY, HIDDEN_ZERO)
+                else SECONDARY_SYMBOL
+                if s == SECONDARY
+                else f"{int(value):,}"
+            )
         return out
 
     def lines(self) -> list[list[Cell]]:
         return table_lines(self.values.shape, self.row_totals, self.col_totals)
 
     def intervals(self) -> dict[Cell, tuple[float, float]]:
-        return attacker_intervals(self.values, self.status, self.lines(), self.low, self.high,
-                                  self.small_may_be_zero)
+        return attacker_intervals(
+            self.values, self.status, self.lines(), self.low, self.high, self.small_may_be_zero
+        )
 
 
 def table_lines(shape: tuple[int, int], row_totals: bool, col_totals: bool) -> list[list[Cell]]:
@@ -120,9 +126,14 @@ def _is_margin(cell: Cell, shape: tuple[int, int], row_totals: bool, col_totals:
     return (row_totals and cell[1] == shape[1] - 1) or (col_totals and cell[0] == shape[0] - 1)
 
 
-def attacker_intervals(values: np.ndarray, status: np.ndarray, lines: list[list[Cell]],
-                       low: int = PRIMARY_LOW, high: int = PRIMARY_HIGH,
-                       small_may_be_zero: bool = False) -> dict[Cell, tuple[float, float]]:
+def attacker_intervals(
+    values: np.ndarray,
+    status: np.ndarray,
+    lines: list[list[Cell]],
+    low: int = PRIMARY_LOW,
+    high: int = PRIMARY_HIGH,
+    small_may_be_zero: bool = False,
+) -> dict[Cell, tuple[float, float]]:
     """Smallest and largest value each suppressed cell can take, as a reader could work out.
 
     The reader knows every published cell, every line equation, that a primary cell is in
@@ -137,9 +148,14 @@ def attacker_intervals(values: np.ndarray, status: np.ndarray, lines: list[list[
     return lp_intervals(values, status, lines, low, high, small_may_be_zero)
 
 
-def lp_intervals(values: np.ndarray, status: np.ndarray, lines: list[list[Cell]],
-                 low: int = PRIMARY_LOW, high: int = PRIMARY_HIGH,
-                 small_may_be_zero: bool = False) -> dict[Cell, tuple[float, float]]:
+def lp_intervals(
+    values: np.ndarray,
+    status: np.ndarray,
+    lines: list[list[Cell]],
+    low: int = PRIMARY_LOW,
+    high: int = PRIMARY_HIGH,
+    small_may_be_zero: bool = False,
+) -> dict[Cell, tuple[float, float]]:
     """:func:`attacker_intervals` by linear programming (any number of lines)."""
     unknown = [tuple(int(v) for v in idx) for idx in np.argwhere(status != PUBLISHED)]
     if not unknown:
@@ -162,7 +178,10 @@ def lp_intervals(values: np.ndarray, status: np.ndarray, lines: list[list[Cell]]
         if row.any():
             a_rows.append(row)
             b.append(rhs)
-    bounds = [(lo, None if hi == float("inf") else hi) for lo, hi in _reader_bounds(status, unknown, low, high, small_may_be_zero).values()]
+    bounds = [
+        (lo, None if hi == float("inf") else hi)
+        for lo, hi in _reader_bounds(status, unknown, low, high, small_may_be_zero).values()
+    ]
     a_eq = np.array(a_rows) if a_rows else None
     b_eq = np.array(b) if b else None
     out: dict[Cell, tuple[float, float]] = {}
@@ -177,16 +196,20 @@ def lp_intervals(values: np.ndarray, status: np.ndarray, lines: list[list[Cell]]
     return out
 
 
-def _reader_bounds(status: np.ndarray, unknown: list[Cell], low: int, high: int,
-                   small_may_be_zero: bool) -> dict[Cell, tuple[float, float]]:
+def _reader_bounds(
+    status: np.ndarray, unknown: list[Cell], low: int, high: int, small_may_be_zero: bool
+) -> dict[Cell, tuple[float, float]]:
     """What the symbols tell a reader: ``<5`` is 1-4 (0-4 when the table says so), ``[c]`` is 5+."""
     small_low = 0 if small_may_be_zero else low
-    return {cell: ((small_low, high) if status[cell] in (PRIMARY, HIDDEN_ZERO) else (high + 1, float("inf")))
-            for cell in unknown}
+    return {
+        cell: ((small_low, high) if status[cell] in (PRIMARY, HIDDEN_ZERO) else (high + 1, float("inf")))
+        for cell in unknown
+    }
 
 
-def _single_line_intervals(values: np.ndarray, line: list[Cell],
-                           bound: dict[Cell, tuple[float, float]]) -> dict[Cell, tuple[float, float]]:
+def _single_line_intervals(
+    values: np.ndarray, line: list[Cell], bound: dict[Cell, tuple[float, float]]
+) -> dict[Cell, tuple[float, float]]:
     """The bounds of :func:`lp_intervals`, in closed form, for a table of one line."""
     *parts, total = line
     published = float(sum(values[c] for c in parts if c not in bound))
@@ -207,8 +230,9 @@ def _single_line_intervals(values: np.ndarray, line: list[Cell],
     return out
 
 
-def _secondary_by_lines(values: np.ndarray, status: np.ndarray, lines: list[list[Cell]],
-                        row_totals: bool, col_totals: bool) -> None:
+def _secondary_by_lines(
+    values: np.ndarray, status: np.ndarray, lines: list[list[Cell]], row_totals: bool, col_totals: bool
+) -> None:
     shape = values.shape
     lines_of: dict[Cell, list[int]] = {}
     for n, line in enumerate(lines):
@@ -226,17 +250,29 @@ def _secondary_by_lines(values: np.ndarray, status: np.ndarray, lines: list[list
                 continue
 
             def single_lines(cell: Cell) -> int:
-                return sum(1 for n in lines_of[cell]
-                           if sum(status[c] != PUBLISHED for c in lines[n]) == 1)
+                return sum(1 for n in lines_of[cell] if sum(status[c] != PUBLISHED for c in lines[n]) == 1)
 
-            best = min(candidates, key=lambda cell: (_is_margin(cell, shape, row_totals, col_totals),
-                                                     -single_lines(cell), values[cell], cell))
+            best = min(
+                candidates,
+                key=lambda cell: (
+                    _is_margin(cell, shape, row_totals, col_totals),
+                    -single_lines(cell),
+                    values[cell],
+                    cell,
+                ),
+            )
             status[best] = SECONDARY
             changed = True
 
 
-def protect_table(interior, row_totals: bool = True, col_totals: bool = True, low: int = PRIMARY_LOW,
-                  high: int = PRIMARY_HIGH, min_width: float = 1.0) -> ProtectedTable:
+def protect_table(
+    interior,
+    row_totals: bool = True,
+    col_totals: bool = True,
+    low: int = PRIMARY_LOW,
+    high: int = PRIMARY_HIGH,
+    min_width: float = 1.0,
+) -> ProtectedTable:
     """Primary and secondary suppression of a table of counts and its margins.
 
     ``interior`` is a 2-D array of counts (or 1-D: one column). The margins are computed
@@ -252,8 +288,9 @@ def protect_table(interior, row_totals: bool = True, col_totals: bool = True, lo
     table = ProtectedTable(values, status, row_totals, col_totals, low, high)
     for _ in range(values.size):
         intervals = table.intervals()
-        exposed = [cell for cell, (lo, hi) in intervals.items()
-                   if status[cell] == PRIMARY and hi - lo < min_width]
+        exposed = [
+            cell for cell, (lo, hi) in intervals.items() if status[cell] == PRIMARY and hi - lo < min_width
+        ]
         if not exposed:
             break
         added = False
@@ -261,8 +298,9 @@ def protect_table(interior, row_totals: bool = True, col_totals: bool = True, lo
             in_lines = [c for line in lines if cell in line for c in line if status[c] == PUBLISHED]
             options = [c for c in in_lines if values[c] > 0]
             if options:
-                best = min(options, key=lambda c: (_is_margin(c, values.shape, row_totals, col_totals),
-                                                   values[c], c))
+                best = min(
+                    options, key=lambda c: (_is_margin(c, values.shape, row_totals, col_totals), values[c], c)
+                )
                 status[best] = SECONDARY
                 added = True
                 break
@@ -284,15 +322,20 @@ def protect_table(interior, row_totals: bool = True, col_totals: bool = True, lo
 
 def protect_counts(counts: Sequence[int], with_total: bool = True, **kw) -> ProtectedTable:
     """A single column of counts with (by default) its total as the last row."""
-    return protect_table(np.asarray(list(counts), dtype=np.int64)[:, None], row_totals=False,
-                         col_totals=with_total, **kw)
+    return protect_table(
+        np.asarray(list(counts), dtype=np.int64)[:, None], row_totals=False, col_totals=with_total, **kw
+    )
 
 
 def is_disclosive(table: ProtectedTable, min_width: float = 1.0) -> list[Cell]:
     """Cells whose published value is in ``[low, high]``, or primary cells a reader can
     narrow below ``min_width``: empty for a safe table."""
-    bad = [tuple(int(v) for v in idx) for idx in np.argwhere(
-        (table.status == PUBLISHED) & (table.values >= table.low) & (table.values <= table.high))]
+    bad = [
+        tuple(int(v) for v in idx)
+        for idx in np.argwhere(
+            (table.status == PUBLISHED) & (table.values >= table.low) & (table.values <= table.high)
+        )
+    ]
     for cell, (lo, hi) in table.intervals().items():
         if table.status[cell] == PRIMARY and hi - lo < min_width:
             bad.append(cell)

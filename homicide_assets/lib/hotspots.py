@@ -73,7 +73,11 @@ def district_to_la() -> dict[str, str]:
 
 def postcode_district_expr(postcode: pl.Expr) -> pl.Expr:
     """Outward code of a normalised postcode (``B12 9AB`` -> ``B12``); null when absent."""
-    return postcode.str.to_uppercase().str.strip_chars().str.extract(r"^([A-Z]{1,2}[0-9][0-9A-Z]?)\s*[0-9][A-Z]{2}$", 1)
+    return (
+        postcode.str.to_uppercase()
+        .str.strip_chars()
+        .str.extract(r"^([A-Z]{1,2}[0-9][0-9A-Z]?)\s*[0-9][A-Z]{2}$", 1)
+    )
 
 
 def district_in_text(text: str | None, known: frozenset[str]) -> str | None:
@@ -94,24 +98,42 @@ def ed_assault_locations(ed_assaults: pl.DataFrame) -> pl.DataFrame:
         pl.col("assault_at").dt.date() if "assault_at" in ed_assaults.columns else pl.lit(None, pl.Date),
         pl.col("arrived_at").dt.date(),
     )
-    postcode = pl.col("assault_postcode") if "assault_postcode" in ed_assaults.columns else pl.lit(None, pl.String)
-    text = pl.col("assault_location_text") if "assault_location_text" in ed_assaults.columns else pl.lit(None, pl.String)
+    postcode = (
+        pl.col("assault_postcode") if "assault_postcode" in ed_assaults.columns else pl.lit(None, pl.String)
+    )
+    text = (
+        pl.col("assault_location_text")
+        if "assault_location_text" in ed_assaults.columns
+        else pl.lit(None, pl.String)
+    )
     frame = ed_assaults.select(
         pl.col("attendance_id"),
         when.alias("day"),
         postcode_district_expr(postcode).alias("from_postcode"),
         text.map_elements(lambda t: district_in_text(t, known), return_dtype=pl.String).alias("from_text")
-        if ed_assaults.height else pl.lit(None, pl.String).alias("from_text"),
+        if ed_assaults.height
+        else pl.lit(None, pl.String).alias("from_text"),
     )
-    district = pl.when(pl.col("from_postcode").is_in(list(known))).then(pl.col("from_postcode")).otherwise(pl.col("from_text"))
-    return frame.with_columns(
-        district.alias("district"),
-        pl.when(pl.col("from_postcode").is_in(list(known))).then(pl.lit("postcode"))
-        .when(pl.col("from_text").is_not_null()).then(pl.lit("location text"))
-        .otherwise(pl.lit("not placed")).alias("placed_by"),
-    ).with_columns(
-        pl.col("district").replace_strict(lookup, default=None, return_dtype=pl.String).alias("la_code"),
-    ).drop("from_postcode", "from_text")
+    district = (
+        pl.when(pl.col("from_postcode").is_in(list(known)))
+        .then(pl.col("from_postcode"))
+        .otherwise(pl.col("from_text"))
+    )
+    return (
+        frame.with_columns(
+            district.alias("district"),
+            pl.when(pl.col("from_postcode").is_in(list(known)))
+            .then(pl.lit("postcode"))
+            .when(pl.col("from_text").is_not_null())
+            .then(pl.lit("location text"))
+            .otherwise(pl.lit("not placed"))
+            .alias("placed_by"),
+        )
+        .with_columns(
+            pl.col("district").replace_strict(lookup, default=None, return_dtype=pl.String).alias("la_code"),
+        )
+        .drop("from_postcode", "from_text")
+    )
 
 
 def project(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -146,25 +168,38 @@ def quarter_start_expr(day: pl.Expr) -> pl.Expr:
     return day.dt.truncate("3mo")
 
 
-def space_time_hotspots(events: pl.DataFrame, p_threshold: float = HOTSPOT_P,
-                        min_events: int = MIN_EVENTS) -> pl.DataFrame:
+def space_time_hotspots(
+    events: pl.DataFrame, p_threshold: float = HOTSPOT_P, min_events: int = MIN_EVENTS
+) -> pl.DataFrame:
     """Observed against space-time permutation expectation for every area and quarter.
 
     ``events`` has one row per event with ``area_id`` and ``period_start``; every
     area-quarter with an event, and every quarter of an area that ever had one, is tested.
     """
     if events.is_empty():
-        return pl.DataFrame(schema={"area_id": pl.String, "period_start": pl.Date, "events": pl.Int64,
-                                    "expected": pl.Float64, "p_value": pl.Float64, "hotspot": pl.Boolean,
-                                    "false_alarm_rate": pl.Float64})
+        return pl.DataFrame(
+            schema={
+                "area_id": pl.String,
+                "period_start": pl.Date,
+                "events": pl.Int64,
+                "expected": pl.Float64,
+                "p_value": pl.Float64,
+                "hotspot": pl.Boolean,
+                "false_alarm_rate": pl.Float64,
+            }
+        )
     counts = events.group_by("area_id", "period_start").agg(pl.len().cast(pl.Int64).alias("events"))
     areas = counts.group_by("area_id").agg(pl.col("events").sum().alias("area_total"))
     periods = counts.group_by("period_start").agg(pl.col("events").sum().alias("period_total"))
     grand = float(counts.get_column("events").sum())
-    full = (areas.join(periods, how="cross")
-            .join(counts, on=["area_id", "period_start"], how="left")
-            .with_columns(pl.col("events").fill_null(0),
-                          (pl.col("area_total") * pl.col("period_total") / grand).alias("expected")))
+    full = (
+        areas.join(periods, how="cross")
+        .join(counts, on=["area_id", "period_start"], how="left")
+        .with_columns(
+            pl.col("events").fill_null(0),
+            (pl.col("area_total") * pl.col("period_total") / grand).alias("expected"),
+        )
+    )
     obs = full.get_column("events").to_numpy()
     exp = full.get_column("expected").to_numpy()
     p = poisson_upper_p(obs, exp)
@@ -210,35 +245,63 @@ def violence_hotspots(
     """
     parts = []
     if ed_assaults is not None and ed_assaults.height:
-        ed = ed_assault_locations(ed_assaults).filter(pl.col("district").is_not_null() & pl.col("day").is_not_null())
+        ed = ed_assault_locations(ed_assaults).filter(
+            pl.col("district").is_not_null() & pl.col("day").is_not_null()
+        )
         if data_as_of is not None:
             ed = ed.filter(pl.col("day") <= data_as_of)
-        ed = ed.with_columns(quarter_start_expr(pl.col("day")).alias("period_start"),
-                             pl.col("district").alias("area_id"))
+        ed = ed.with_columns(
+            quarter_start_expr(pl.col("day")).alias("period_start"), pl.col("district").alias("area_id")
+        )
         tested = space_time_hotspots(ed)
         la_of = dict(ed.select("area_id", "la_code").unique("area_id").iter_rows())
-        parts.append(tested.with_columns(
-            pl.lit("ed_assault").alias("source"), pl.lit("postcode_district").alias("area_type"),
-            pl.col("area_id").replace_strict(la_of, default=None, return_dtype=pl.String).alias("la_code"),
-        ))
+        parts.append(
+            tested.with_columns(
+                pl.lit("ed_assault").alias("source"),
+                pl.lit("postcode_district").alias("area_type"),
+                pl.col("area_id")
+                .replace_strict(la_of, default=None, return_dtype=pl.String)
+                .alias("la_code"),
+            )
+        )
     if death_register is not None and death_register.height:
         inv = investigations(death_register, death_reports).filter(
-            pl.col("lat").is_not_null() & pl.col("lon").is_not_null())
+            pl.col("lat").is_not_null() & pl.col("lon").is_not_null()
+        )
         if data_as_of is not None:
             inv = inv.filter(pl.col("date_of_death") <= data_as_of)
         if inv.height:
             ids, c_lat, c_lon = grid_cells(inv.get_column("lat").to_numpy(), inv.get_column("lon").to_numpy())
-            deaths = inv.select("la_code", quarter_start_expr(pl.col("date_of_death")).alias("period_start")).with_columns(
-                pl.Series("area_id", ids, dtype=pl.String), pl.Series("centre_lat", c_lat), pl.Series("centre_lon", c_lon))
+            deaths = inv.select(
+                "la_code", quarter_start_expr(pl.col("date_of_death")).alias("period_start")
+            ).with_columns(
+                pl.Series("area_id", ids, dtype=pl.String),
+                pl.Series("centre_lat", c_lat),
+                pl.Series("centre_lon", c_lon),
+            )
             tested = space_time_hotspots(deaths)
-            cell_info = (deaths.group_by("area_id")
-                         .agg(pl.col("la_code").drop_nulls().mode().first(), pl.col("centre_lat").first(),
-                              pl.col("centre_lon").first()))
-            parts.append(tested.join(cell_info, on="area_id", how="left").with_columns(
-                pl.lit("death").alias("source"), pl.lit("grid_1km").alias("area_type")))
+            cell_info = deaths.group_by("area_id").agg(
+                pl.col("la_code").drop_nulls().mode().first(),
+                pl.col("centre_lat").first(),
+                pl.col("centre_lon").first(),
+            )
+            parts.append(
+                tested.join(cell_info, on="area_id", how="left").with_columns(
+                    pl.lit("death").alias("source"), pl.lit("grid_1km").alias("area_type")
+                )
+            )
     if not parts:
         return pl.DataFrame(schema=HOTSPOT_SCHEMA)
-    out = pl.concat([_finish(p.with_columns(_period_end_expr().alias("period_end"),
-                                            (pl.col("events") / pl.col("expected")).alias("ratio")))
-                     for p in parts], how="vertical")
+    out = pl.concat(
+        [
+            _finish(
+                p.with_columns(
+                    _period_end_expr().alias("period_end"),
+                    (pl.col("events") / pl.col("expected")).alias("ratio"),
+                )
+            )
+            for p in parts
+        ],
+        how="vertical",
+    )
     return out.sort("source", "area_type", "area_id", "period_start")

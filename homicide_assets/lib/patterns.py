@@ -83,8 +83,14 @@ NO_POLICE_REPORT = "no police report"
 NOT_RECORDED = "not recorded"
 
 AGE_BANDS: tuple[tuple[int, int, str], ...] = (
-    (0, 15, "0-15"), (16, 24, "16-24"), (25, 34, "25-34"), (35, 44, "35-44"),
-    (45, 54, "45-54"), (55, 64, "55-64"), (65, 74, "65-74"), (75, 200, "75+"),
+    (0, 15, "0-15"),
+    (16, 24, "16-24"),
+    (25, 34, "25-34"),
+    (35, 44, "35-44"),
+    (45, 54, "45-54"),
+    (55, 64, "55-64"),
+    (65, 74, "65-74"),
+    (75, 200, "75+"),
 )
 SEX_LABELS = {"m": "male", "f": "female", "x": "other", "u": "not known"}
 
@@ -110,7 +116,9 @@ COMPATIBLE_CONCLUSIONS: dict[str, frozenset[str]] = {
     "suspected_suicide": frozenset({"suicide", "drug_related", "alcohol_related", "accident_misadventure"}),
     "drug_related": frozenset({"drug_related", "accident_misadventure", "suicide", "alcohol_related"}),
     "road_traffic": frozenset({"road_traffic_collision", "accident_misadventure", "unlawful_killing"}),
-    "accidental": frozenset({"accident_misadventure", "road_traffic_collision", "drug_related", "alcohol_related"}),
+    "accidental": frozenset(
+        {"accident_misadventure", "road_traffic_collision", "drug_related", "alcohol_related"}
+    ),
     "natural": frozenset({"natural_causes", "alcohol_related"}),
 }
 NEUTRAL_CONCLUSIONS = frozenset({"open", "narrative", "pending"})
@@ -257,11 +265,16 @@ def scope_reason_expr() -> pl.Expr:
     icd = pl.col("icd10_underlying").str.to_uppercase()
     conclusion = pl.col("inquest_conclusion")
     return (
-        pl.when(pl.col("police_report_id").is_not_null()).then(pl.lit("police report"))
-        .when(conclusion.is_not_null() & (conclusion != "natural_causes")).then(pl.lit("inquest conclusion"))
-        .when(icd10_external_expr(icd)).then(pl.lit("external cause of death"))
-        .when(icd10_drug_poisoning_expr(icd)).then(pl.lit("drug poisoning"))
-        .when(icd10_ill_defined_expr(icd)).then(pl.lit("cause unknown"))
+        pl.when(pl.col("police_report_id").is_not_null())
+        .then(pl.lit("police report"))
+        .when(conclusion.is_not_null() & (conclusion != "natural_causes"))
+        .then(pl.lit("inquest conclusion"))
+        .when(icd10_external_expr(icd))
+        .then(pl.lit("external cause of death"))
+        .when(icd10_drug_poisoning_expr(icd))
+        .then(pl.lit("drug poisoning"))
+        .when(icd10_ill_defined_expr(icd))
+        .then(pl.lit("cause unknown"))
         .otherwise(None)
     )
 
@@ -295,7 +308,9 @@ def register_from_death_reports(death_reports: pl.DataFrame) -> pl.DataFrame:
     from homicide_assets.lib.geography import la_of_points
 
     reports = death_reports.unique("report_id", keep="last")
-    la = la_of_points(reports.get_column("incident_lat").to_numpy(), reports.get_column("incident_lon").to_numpy())
+    la = la_of_points(
+        reports.get_column("incident_lat").to_numpy(), reports.get_column("incident_lon").to_numpy()
+    )
     return reports.select(
         pl.concat_str([pl.lit("D-"), pl.col("report_id")]).alias("death_id"),
         pl.lit(None, pl.String).alias("person_key"),
@@ -305,7 +320,11 @@ def register_from_death_reports(death_reports: pl.DataFrame) -> pl.DataFrame:
         pl.Series("la_code", la, dtype=pl.String),
         pl.col("sex"),
         pl.when(pl.col("date_of_birth").is_not_null() & pl.col("date_of_death").is_not_null())
-        .then(((pl.col("date_of_death") - pl.col("date_of_birth")).dt.total_days() / DAYS_PER_YEAR).floor().cast(pl.Int64))
+        .then(
+            ((pl.col("date_of_death") - pl.col("date_of_birth")).dt.total_days() / DAYS_PER_YEAR)
+            .floor()
+            .cast(pl.Int64)
+        )
         .alias("age_at_death"),
         pl.col("classification").alias("police_classification"),
         pl.lit(None, pl.String).alias("inquest_conclusion"),
@@ -326,15 +345,22 @@ def investigations(death_register: pl.DataFrame, death_reports: pl.DataFrame | N
         pl.col("scope_reason").is_not_null()
     )
     police_cols = {
-        "method": pl.String, "ethnicity": pl.String, "location_type": pl.String,
-        "domestic_abuse_related": pl.Boolean, "incident_lat": pl.Float64, "incident_lon": pl.Float64,
-        "reported_at": pl.Datetime("us", "Europe/London"), "substances": pl.List(pl.String),
+        "method": pl.String,
+        "ethnicity": pl.String,
+        "location_type": pl.String,
+        "domestic_abuse_related": pl.Boolean,
+        "incident_lat": pl.Float64,
+        "incident_lon": pl.Float64,
+        "reported_at": pl.Datetime("us", "Europe/London"),
+        "substances": pl.List(pl.String),
     }
     if death_reports is not None and death_reports.height:
         dr = death_reports.unique("report_id", keep="last").select(
             pl.col("report_id").alias("police_report_id"),
-            *[(pl.col(c).cast(t) if c in death_reports.columns else pl.lit(None, t)).alias(c)
-              for c, t in police_cols.items()],
+            *[
+                (pl.col(c).cast(t) if c in death_reports.columns else pl.lit(None, t)).alias(c)
+                for c, t in police_cols.items()
+            ],
         )
     else:
         dr = pl.DataFrame(schema={"police_report_id": pl.String, **police_cols})
@@ -345,8 +371,10 @@ def investigations(death_register: pl.DataFrame, death_reports: pl.DataFrame | N
 
     def police_field(col: str) -> pl.Expr:
         return (
-            pl.when(~has_police).then(pl.lit(NO_POLICE_REPORT))
-            .when(pl.col(col).is_null()).then(pl.lit(NOT_RECORDED))
+            pl.when(~has_police)
+            .then(pl.lit(NO_POLICE_REPORT))
+            .when(pl.col(col).is_null())
+            .then(pl.lit(NOT_RECORDED))
             .otherwise(pl.col(col).cast(pl.String).str.replace_all("_", " "))
         )
 
@@ -357,16 +385,21 @@ def investigations(death_register: pl.DataFrame, death_reports: pl.DataFrame | N
         has_police.alias("has_police_report"),
         feeds.list.contains("me_deaths").fill_null(False).alias("known_to_medical_examiner"),
         feeds.list.contains("inquests").fill_null(False).alias("known_to_coroner"),
-        pl.when(~has_police).then(pl.lit(NO_POLICE_REPORT))
+        pl.when(~has_police)
+        .then(pl.lit(NO_POLICE_REPORT))
         .otherwise(pl.col("police_classification").fill_null(NOT_RECORDED).str.replace_all("_", " "))
         .alias("classification"),
         police_field("method").alias("method"),
         police_field("ethnicity").alias("ethnicity"),
         police_field("location_type").alias("location_type"),
-        pl.when(~has_police).then(pl.lit(NO_POLICE_REPORT))
-        .when(pl.col("domestic_abuse_related").is_null()).then(pl.lit(NOT_RECORDED))
-        .when(pl.col("domestic_abuse_related")).then(pl.lit("domestic abuse related"))
-        .otherwise(pl.lit("not domestic abuse related")).alias("domestic_abuse"),
+        pl.when(~has_police)
+        .then(pl.lit(NO_POLICE_REPORT))
+        .when(pl.col("domestic_abuse_related").is_null())
+        .then(pl.lit(NOT_RECORDED))
+        .when(pl.col("domestic_abuse_related"))
+        .then(pl.lit("domestic abuse related"))
+        .otherwise(pl.lit("not domestic abuse related"))
+        .alias("domestic_abuse"),
         pl.col("sex").replace_strict(SEX_LABELS, default=NOT_RECORDED).alias("sex"),
         age_band_expr(pl.col("age_at_death")).alias("age_band"),
         (pl.col("known_to_services").list.len() > 0).fill_null(False).alias("known_to_any_service"),
@@ -387,17 +420,38 @@ def classification_disagreement_expr() -> pl.Expr:
     icd = pl.col("icd10_underlying").str.to_uppercase()
     compatible = pl.lit(True)
     for cls, allowed in COMPATIBLE_CONCLUSIONS.items():
-        compatible = pl.when(police == cls).then(conclusion.is_in(list(allowed | NEUTRAL_CONCLUSIONS))).otherwise(compatible)
+        compatible = (
+            pl.when(police == cls)
+            .then(conclusion.is_in(list(allowed | NEUTRAL_CONCLUSIONS)))
+            .otherwise(compatible)
+        )
     conclusion_clash = police.is_not_null() & conclusion.is_not_null() & ~compatible.fill_null(True)
     open_police = police.is_in(["homicide", "suspected_homicide", "suspicious", "unexplained", "other"])
     assault_clash = police.is_not_null() & ~open_police.fill_null(False) & icd10_assault_expr(icd)
     return (
-        pl.when(conclusion_clash).then(
-            pl.concat_str([pl.lit("police: "), police.str.replace_all("_", " "), pl.lit("; inquest: "),
-                           conclusion.str.replace_all("_", " ")]))
-        .when(assault_clash).then(
-            pl.concat_str([pl.lit("police: "), police.str.replace_all("_", " "),
-                           pl.lit("; cause of death: assault (ICD-10 "), icd, pl.lit(")")]))
+        pl.when(conclusion_clash)
+        .then(
+            pl.concat_str(
+                [
+                    pl.lit("police: "),
+                    police.str.replace_all("_", " "),
+                    pl.lit("; inquest: "),
+                    conclusion.str.replace_all("_", " "),
+                ]
+            )
+        )
+        .when(assault_clash)
+        .then(
+            pl.concat_str(
+                [
+                    pl.lit("police: "),
+                    police.str.replace_all("_", " "),
+                    pl.lit("; cause of death: assault (ICD-10 "),
+                    icd,
+                    pl.lit(")"),
+                ]
+            )
+        )
         .otherwise(None)
     )
 
@@ -460,7 +514,8 @@ def reporting_period(deaths: pl.DataFrame, data_as_of: date | None = None) -> Re
     previous_start = add_months(start, -REPORTING_MONTHS)
     if dates.len():
         first = dates.sort().gather(int(SERIES_START_QUANTILE * (dates.len() - 1)))[0]
-        series_start = min(first.replace(day=1), start)
+        # a chart starts where the data start (months before hold no data, not zero deaths)
+        series_start = min(first.replace(day=1), end.replace(day=1))
     else:
         series_start = start
     return ReportingPeriod(start, end, previous_start, previous_end, series_start, data_as_of)
@@ -496,8 +551,10 @@ def breakdowns(inv: pl.DataFrame, period: ReportingPeriod, population: dict[str,
     force_pop = sum(population.values())
     name_pop = {LA_CODES[c]: p for c, p in population.items() if c in LA_CODES}
     parts = []
-    for label, start, end in (("current", period.start, period.end),
-                              ("previous", period.previous_start, period.previous_end)):
+    for label, start, end in (
+        ("current", period.start, period.end),
+        ("previous", period.previous_start, period.previous_end),
+    ):
         years = ((end - start).days + 1) / DAYS_PER_YEAR
         window = inv.filter(pl.col("date_of_death").is_between(start, end))
         for measure in MEASURES:
@@ -507,9 +564,11 @@ def breakdowns(inv: pl.DataFrame, period: ReportingPeriod, population: dict[str,
                 counts = sub.group_by(column).agg(pl.len().alias("deaths")).rename({column: "category"})
                 if dimension == "local_authority":
                     # every authority appears, with zero when no death fell there
-                    counts = (pl.DataFrame({"category": list(LA_CODES.values())})
-                              .join(counts, on="category", how="full", coalesce=True)
-                              .with_columns(pl.col("deaths").fill_null(0)))
+                    counts = (
+                        pl.DataFrame({"category": list(LA_CODES.values())})
+                        .join(counts, on="category", how="full", coalesce=True)
+                        .with_columns(pl.col("deaths").fill_null(0))
+                    )
                 counts = counts.sort("deaths", "category", descending=[True, False])
                 k = counts.get_column("deaths").to_numpy()
                 if dimension == "local_authority":
@@ -519,24 +578,27 @@ def breakdowns(inv: pl.DataFrame, period: ReportingPeriod, population: dict[str,
                 rate, low, high = rate_with_ci(k, pop, years)
                 s_low, s_high = clopper_pearson(k, np.full(len(k), total))
                 codes = {v: c for c, v in LA_CODES.items()}
-                parts.append(counts.with_columns(
-                    pl.lit("breakdown").alias("section"),
-                    pl.lit(measure).alias("measure"),
-                    pl.lit(dimension).alias("dimension"),
-                    pl.col("category").replace_strict(codes, default=None).alias("la_code")
-                    if dimension == "local_authority" else pl.lit(None, pl.String).alias("la_code"),
-                    pl.lit(start).alias("period_start"),
-                    pl.lit(end).alias("period_end"),
-                    pl.Series("denominator", pop.astype(np.int64)),
-                    pl.lit(years).alias("years"),
-                    pl.Series("rate_per_100k", np.where(pop > 0, rate, np.nan)),
-                    pl.Series("rate_ci_low", np.where(pop > 0, low, np.nan)),
-                    pl.Series("rate_ci_high", np.where(pop > 0, high, np.nan)),
-                    pl.Series("share", k / total if total else np.full(len(k), np.nan)),
-                    pl.Series("share_ci_low", s_low),
-                    pl.Series("share_ci_high", s_high),
-                    pl.lit(label).alias("note"),
-                ))
+                parts.append(
+                    counts.with_columns(
+                        pl.lit("breakdown").alias("section"),
+                        pl.lit(measure).alias("measure"),
+                        pl.lit(dimension).alias("dimension"),
+                        pl.col("category").replace_strict(codes, default=None).alias("la_code")
+                        if dimension == "local_authority"
+                        else pl.lit(None, pl.String).alias("la_code"),
+                        pl.lit(start).alias("period_start"),
+                        pl.lit(end).alias("period_end"),
+                        pl.Series("denominator", pop.astype(np.int64)),
+                        pl.lit(years).alias("years"),
+                        pl.Series("rate_per_100k", np.where(pop > 0, rate, np.nan)),
+                        pl.Series("rate_ci_low", np.where(pop > 0, low, np.nan)),
+                        pl.Series("rate_ci_high", np.where(pop > 0, high, np.nan)),
+                        pl.Series("share", k / total if total else np.full(len(k), np.nan)),
+                        pl.Series("share_ci_low", s_low),
+                        pl.Series("share_ci_high", s_high),
+                        pl.lit(label).alias("note"),
+                    )
+                )
     return _finish(pl.concat(parts, how="diagonal_relaxed")) if parts else _empty_patterns()
 
 
@@ -552,20 +614,31 @@ def change(inv: pl.DataFrame, period: ReportingPeriod, population: dict[str, int
         for la_code in [None, *LA_CODES]:
             area = sub if la_code is None else sub.filter(pl.col("la_code") == la_code)
             cur = area.filter(pl.col("date_of_death").is_between(period.start, period.end)).height
-            prev = area.filter(pl.col("date_of_death").is_between(period.previous_start, period.previous_end)).height
+            prev = area.filter(
+                pl.col("date_of_death").is_between(period.previous_start, period.previous_end)
+            ).height
             pop = sum(population.values()) if la_code is None else population.get(la_code, 0)
             rate, low, high = rate_with_ci([cur], [pop], [period.years])
-            rows.append({
-                "section": "change", "measure": measure,
-                "dimension": "force" if la_code is None else "local_authority",
-                "category": "West Midlands" if la_code is None else LA_CODES[la_code], "la_code": la_code,
-                "period_start": period.start, "period_end": period.end, "deaths": cur,
-                "denominator": pop, "years": period.years,
-                "rate_per_100k": float(rate[0]), "rate_ci_low": float(low[0]), "rate_ci_high": float(high[0]),
-                "expected": float(prev),
-                "p_value": compare_counts(cur, prev, period.days, period.previous_days),
-                "note": f"previous: {period.previous_start} to {period.previous_end}",
-            })
+            rows.append(
+                {
+                    "section": "change",
+                    "measure": measure,
+                    "dimension": "force" if la_code is None else "local_authority",
+                    "category": "West Midlands" if la_code is None else LA_CODES[la_code],
+                    "la_code": la_code,
+                    "period_start": period.start,
+                    "period_end": period.end,
+                    "deaths": cur,
+                    "denominator": pop,
+                    "years": period.years,
+                    "rate_per_100k": float(rate[0]),
+                    "rate_ci_low": float(low[0]),
+                    "rate_ci_high": float(high[0]),
+                    "expected": float(prev),
+                    "p_value": compare_counts(cur, prev, period.days, period.previous_days),
+                    "note": f"previous: {period.previous_start} to {period.previous_end}",
+                }
+            )
     return _finish(pl.DataFrame(rows, infer_schema_length=None))
 
 
@@ -586,19 +659,33 @@ def funnel(inv: pl.DataFrame, period: ReportingPeriod, population: dict[str, int
         rate, r_low, r_high = rate_with_ci(k, pops, period.years)
         for i, code in enumerate(codes):
             above, below = k[i] > hi[i], k[i] < lo[i]
-            rows.append({
-                "section": "funnel", "measure": measure, "dimension": "local_authority",
-                "category": LA_CODES[code], "la_code": code, "period_start": period.start,
-                "period_end": period.end, "deaths": int(k[i]), "denominator": int(pops[i]),
-                "years": period.years, "rate_per_100k": float(rate[i]), "rate_ci_low": float(r_low[i]),
-                "rate_ci_high": float(r_high[i]), "expected": float(expected[i]),
-                "lower_limit": float(lo[i]), "upper_limit": float(hi[i]),
-                "inner_lower_limit": float(ilo[i]), "inner_upper_limit": float(ihi[i]), "monitored": True,
-                "exceedance": "above" if above else ("below" if below else None),
-                "false_alarm_rate": float(fa[i]),
-                "p_value": float(poisson_upper_p(k[i], expected[i])),
-                "note": f"force rate {force_rate * PER:.2f} per 100,000 per year",
-            })
+            rows.append(
+                {
+                    "section": "funnel",
+                    "measure": measure,
+                    "dimension": "local_authority",
+                    "category": LA_CODES[code],
+                    "la_code": code,
+                    "period_start": period.start,
+                    "period_end": period.end,
+                    "deaths": int(k[i]),
+                    "denominator": int(pops[i]),
+                    "years": period.years,
+                    "rate_per_100k": float(rate[i]),
+                    "rate_ci_low": float(r_low[i]),
+                    "rate_ci_high": float(r_high[i]),
+                    "expected": float(expected[i]),
+                    "lower_limit": float(lo[i]),
+                    "upper_limit": float(hi[i]),
+                    "inner_lower_limit": float(ilo[i]),
+                    "inner_upper_limit": float(ihi[i]),
+                    "monitored": True,
+                    "exceedance": "above" if above else ("below" if below else None),
+                    "false_alarm_rate": float(fa[i]),
+                    "p_value": float(poisson_upper_p(k[i], expected[i])),
+                    "note": f"force rate {force_rate * PER:.2f} per 100,000 per year",
+                }
+            )
     return _finish(pl.DataFrame(rows, infer_schema_length=None))
 
 
@@ -630,17 +717,27 @@ def control_chart(monthly: np.ndarray, months: list[date], monitor_from: date) -
         note = f"baseline: {len(base_idx)} months before the reporting period"
     else:
         base_idx = np.arange(len(months))
-        note = f"phase I: limits from all {len(months)} months (under {MIN_BASELINE_MONTHS} months of history)"
+        note = (
+            f"phase I: limits from all {len(months)} months (under {MIN_BASELINE_MONTHS} months of history)"
+        )
     daily = counts[base_idx].sum() / days[base_idx].sum() if len(base_idx) else 0.0
     expected = daily * days
     lower, upper, false_alarm = poisson_limits(expected)
     above = monitored & (counts > upper)
     below = monitored & (counts < lower)
     exceedance = np.where(above, "above", np.where(below, "below", None))
-    return {"expected": expected, "lower": lower, "upper": upper, "false_alarm": false_alarm,
-            "monitored": monitored, "exceedance": exceedance, "note": note,
-            "p_value": np.where(counts >= expected, poisson_upper_p(counts, expected),
-                                stats.poisson.cdf(counts, expected))}
+    return {
+        "expected": expected,
+        "lower": lower,
+        "upper": upper,
+        "false_alarm": false_alarm,
+        "monitored": monitored,
+        "exceedance": exceedance,
+        "note": note,
+        "p_value": np.where(
+            counts >= expected, poisson_upper_p(counts, expected), stats.poisson.cdf(counts, expected)
+        ),
+    }
 
 
 def trends(inv: pl.DataFrame, period: ReportingPeriod) -> pl.DataFrame:
@@ -658,19 +755,29 @@ def trends(inv: pl.DataFrame, period: ReportingPeriod) -> pl.DataFrame:
             monthly = grid.join(area.group_by("month").agg(pl.len().alias("deaths")), on="month", how="left")
             counts = monthly.get_column("deaths").fill_null(0).to_numpy()
             chart = control_chart(counts, months, period.start)
-            parts.append(pl.DataFrame({
-                "section": "trend", "measure": measure,
-                "dimension": "force" if la_code is None else "local_authority",
-                "category": "West Midlands" if la_code is None else LA_CODES[la_code],
-                "la_code": la_code,
-                "period_start": months,
-                "period_end": [month_end(m) for m in months],
-                "deaths": counts.astype(np.int64),
-                "expected": chart["expected"], "lower_limit": chart["lower"], "upper_limit": chart["upper"],
-                "monitored": chart["monitored"], "exceedance": list(chart["exceedance"]),
-                "false_alarm_rate": chart["false_alarm"], "p_value": chart["p_value"],
-                "note": chart["note"],
-            }, schema_overrides={"la_code": pl.String, "exceedance": pl.String}))
+            parts.append(
+                pl.DataFrame(
+                    {
+                        "section": "trend",
+                        "measure": measure,
+                        "dimension": "force" if la_code is None else "local_authority",
+                        "category": "West Midlands" if la_code is None else LA_CODES[la_code],
+                        "la_code": la_code,
+                        "period_start": months,
+                        "period_end": [month_end(m) for m in months],
+                        "deaths": counts.astype(np.int64),
+                        "expected": chart["expected"],
+                        "lower_limit": chart["lower"],
+                        "upper_limit": chart["upper"],
+                        "monitored": chart["monitored"],
+                        "exceedance": list(chart["exceedance"]),
+                        "false_alarm_rate": chart["false_alarm"],
+                        "p_value": chart["p_value"],
+                        "note": chart["note"],
+                    },
+                    schema_overrides={"la_code": pl.String, "exceedance": pl.String},
+                )
+            )
     return _finish(pl.concat(parts, how="diagonal_relaxed"))
 
 
@@ -692,56 +799,105 @@ def police_partner_view(inv: pl.DataFrame, period: ReportingPeriod) -> pl.DataFr
             return
         k = frame.get_column("deaths").to_numpy()
         low, high = clopper_pearson(k, np.full(len(k), denominator))
-        parts.append(frame.with_columns(
-            pl.lit("police_partner").alias("section"), pl.lit(measure).alias("measure"),
-            pl.lit(dimension).alias("dimension"), pl.lit(period.start).alias("period_start"),
-            pl.lit(period.end).alias("period_end"), pl.lit(denominator).alias("denominator"),
-            pl.Series("share", k / denominator if denominator else np.full(len(k), np.nan)),
-            pl.Series("share_ci_low", low), pl.Series("share_ci_high", high),
-        ))
+        parts.append(
+            frame.with_columns(
+                pl.lit("police_partner").alias("section"),
+                pl.lit(measure).alias("measure"),
+                pl.lit(dimension).alias("dimension"),
+                pl.lit(period.start).alias("period_start"),
+                pl.lit(period.end).alias("period_end"),
+                pl.lit(denominator).alias("denominator"),
+                pl.Series("share", k / denominator if denominator else np.full(len(k), np.nan)),
+                pl.Series("share_ci_low", low),
+                pl.Series("share_ci_high", high),
+            )
+        )
 
     source = (
-        pl.when(pl.col("has_police_report") & (pl.col("known_to_medical_examiner") | pl.col("known_to_coroner")))
+        pl.when(
+            pl.col("has_police_report") & (pl.col("known_to_medical_examiner") | pl.col("known_to_coroner"))
+        )
         .then(pl.lit("police and partners"))
-        .when(pl.col("has_police_report")).then(pl.lit("police only"))
+        .when(pl.col("has_police_report"))
+        .then(pl.lit("police only"))
         .when(pl.col("known_to_medical_examiner") & pl.col("known_to_coroner"))
         .then(pl.lit("medical examiner and coroner, no police report"))
-        .when(pl.col("known_to_coroner")).then(pl.lit("coroner only, no police report"))
+        .when(pl.col("known_to_coroner"))
+        .then(pl.lit("coroner only, no police report"))
         .otherwise(pl.lit("medical examiner only, no police report"))
     )
     for measure in MEASURES:
         sub = window.filter(_measure_filter(measure))
         n = sub.height
-        add("reporting_source", sub.group_by(source.alias("category")).agg(pl.len().alias("deaths")).sort("category"),
-            n, measure)
+        add(
+            "reporting_source",
+            sub.group_by(source.alias("category")).agg(pl.len().alias("deaths")).sort("category"),
+            n,
+            measure,
+        )
         no_police = sub.filter(~pl.col("has_police_report"))
-        add("no_police_report_by_local_authority",
-            no_police.group_by(pl.col("la_name").alias("category"), "la_code").agg(pl.len().alias("deaths"))
-            .sort("category"), n, measure)
-        add("no_police_report_by_reason",
-            no_police.group_by(pl.col("scope_reason").alias("category")).agg(pl.len().alias("deaths")).sort("category"),
-            n, measure)
-        with_both = sub.filter(pl.col("has_police_report") & (pl.col("inquest_conclusion").is_not_null()
-                                                              | pl.col("icd10_underlying").is_not_null()))
+        add(
+            "no_police_report_by_local_authority",
+            no_police.group_by(pl.col("la_name").alias("category"), "la_code")
+            .agg(pl.len().alias("deaths"))
+            .sort("category"),
+            n,
+            measure,
+        )
+        add(
+            "no_police_report_by_reason",
+            no_police.group_by(pl.col("scope_reason").alias("category"))
+            .agg(pl.len().alias("deaths"))
+            .sort("category"),
+            n,
+            measure,
+        )
+        with_both = sub.filter(
+            pl.col("has_police_report")
+            & (pl.col("inquest_conclusion").is_not_null() | pl.col("icd10_underlying").is_not_null())
+        )
         disagree = sub.filter(pl.col("classification_disagreement").is_not_null())
-        add("classification_disagreement",
-            disagree.group_by(pl.col("classification_disagreement").str.replace(r" \(ICD-10 .*\)$", "")
-                              .alias("category")).agg(pl.len().alias("deaths")).sort("deaths", descending=True)
-            .vstack(pl.DataFrame({"category": ["any classification disagreement"], "deaths": [disagree.height]},
-                                 schema={"category": pl.String, "deaths": pl.UInt32})),
-            with_both.height, measure)
+        add(
+            "classification_disagreement",
+            disagree.group_by(
+                pl.col("classification_disagreement").str.replace(r" \(ICD-10 .*\)$", "").alias("category")
+            )
+            .agg(pl.len().alias("deaths"))
+            .sort("deaths", descending=True)
+            .vstack(
+                pl.DataFrame(
+                    {"category": ["any classification disagreement"], "deaths": [disagree.height]},
+                    schema={"category": pl.String, "deaths": pl.UInt32},
+                )
+            ),
+            with_both.height,
+            measure,
+        )
         recorded = sub.filter(pl.col("disagreements").list.len() > 0).height
-        add("recorded_disagreement",
-            pl.DataFrame({"category": ["any disagreement between sources"], "deaths": [recorded]}), n, measure)
+        add(
+            "recorded_disagreement",
+            pl.DataFrame({"category": ["any disagreement between sources"], "deaths": [recorded]}),
+            n,
+            measure,
+        )
         known = sub.filter(pl.col("known_to_any_service"))
-        services = (known.select(pl.col("known_to_services").list.unique()).explode("known_to_services")
-                    .group_by(pl.col("known_to_services").str.replace_all("_", " ").alias("category"))
-                    .agg(pl.len().alias("deaths")).sort("deaths", descending=True))
-        add("known_to_services",
+        services = (
+            known.select(pl.col("known_to_services").list.unique())
+            .explode("known_to_services")
+            .group_by(pl.col("known_to_services").str.replace_all("_", " ").alias("category"))
+            .agg(pl.len().alias("deaths"))
+            .sort("deaths", descending=True)
+        )
+        add(
+            "known_to_services",
             pl.DataFrame({"category": ["any service"], "deaths": [known.height]}).vstack(
-                services.cast({"deaths": pl.Int64})) if services.height else
-            pl.DataFrame({"category": ["any service"], "deaths": [known.height]}),
-            n, measure)
+                services.cast({"deaths": pl.Int64})
+            )
+            if services.height
+            else pl.DataFrame({"category": ["any service"], "deaths": [known.height]}),
+            n,
+            measure,
+        )
     return _finish(pl.concat(parts, how="diagonal_relaxed")) if parts else _empty_patterns()
 
 
@@ -766,10 +922,18 @@ def death_patterns(
     if data_as_of is None:
         data_as_of = default_data_as_of(inv, death_reports)
     period = reporting_period(inv, data_as_of)
-    frames = [breakdowns(inv, period, population), change(inv, period, population),
-              funnel(inv, period, population), trends(inv, period), police_partner_view(inv, period)]
-    return pl.concat([f for f in frames if f.height], how="vertical") if any(f.height for f in frames) \
+    frames = [
+        breakdowns(inv, period, population),
+        change(inv, period, population),
+        funnel(inv, period, population),
+        trends(inv, period),
+        police_partner_view(inv, period),
+    ]
+    return (
+        pl.concat([f for f in frames if f.height], how="vertical")
+        if any(f.height for f in frames)
         else _empty_patterns()
+    )
 
 
 def default_data_as_of(inv: pl.DataFrame, death_reports: pl.DataFrame | None) -> date:
@@ -783,6 +947,43 @@ def default_data_as_of(inv: pl.DataFrame, death_reports: pl.DataFrame | None) ->
         if value is not None:
             return value
     return date.today()
+
+
+def police_data_as_of(
+    deliveries: pl.DataFrame | None,
+    receipts: pl.DataFrame | None = None,
+    death_reports: pl.DataFrame | None = None,
+) -> date | None:
+    """The newest extract date the police ``death_reports`` feed has sent.
+
+    The police deliver daily, so their newest extract (even one with no rows) is the day
+    the data are complete to. Read from the receipts (every file taken from landing) and
+    the deliveries ledger, else the staged police rows (:func:`default_data_as_of`).
+    """
+    from homicide_assets.lib.feeds import FILE_NAME_PATTERN
+
+    dates: list[date] = []
+    if receipts is not None and receipts.height:
+        for name in receipts.get_column("file_name").to_list():
+            m = FILE_NAME_PATTERN.match(name or "")
+            if m and m["feed"] == "death_reports":
+                try:
+                    dates.append(
+                        date.fromisoformat(
+                            f"{m['extract_date'][:4]}-{m['extract_date'][4:6]}-{m['extract_date'][6:]}"
+                        )
+                    )
+                except ValueError:
+                    continue
+    if deliveries is not None and deliveries.height:
+        dates.extend(
+            deliveries.filter(pl.col("feed") == "death_reports").get_column("extract_date").drop_nulls()
+        )
+    if dates:
+        return max(dates)
+    if death_reports is not None:
+        return default_data_as_of(pl.DataFrame(schema={"date_of_death": pl.Date}), death_reports)
+    return None
 
 
 def period_of(patterns: pl.DataFrame) -> tuple[date, date] | None:

@@ -26,9 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-default-apps", "--disable-sync",
-    "--hide-scrollbars", "--mute-audio",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-default-apps",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--mute-audio",
 )
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 
@@ -85,10 +92,16 @@ class PageVisit:
     @property
     def errors(self) -> list[str]:
         """Console errors, error log entries and uncaught exceptions, as text."""
-        out = [f"console.{m.get('type')}: {' '.join(str(a.get('value', a.get('description', ''))) for a in m.get('args', []))}"
-               for m in self.console if m.get("type") in ("error", "assert")]
-        out += [f"log {e.get('source')}: {e.get('text')} {e.get('url', '')}" for e in self.log
-                if e.get("level") == "error"]
+        out = [
+            f"console.{m.get('type')}: {' '.join(str(a.get('value', a.get('description', ''))) for a in m.get('args', []))}"
+            for m in self.console
+            if m.get("type") in ("error", "assert")
+        ]
+        out += [
+            f"log {e.get('source')}: {e.get('text')} {e.get('url', '')}"
+            for e in self.log
+            if e.get("level") == "error"
+        ]
         out += [f"exception: {e.get('exceptionDetails', {}).get('text')}" for e in self.exceptions]
         return out
 
@@ -112,8 +125,15 @@ class Chromium:
     def __enter__(self) -> Chromium:
         self.profile = tempfile.mkdtemp(prefix="report_chromium_")
         self.stderr_path = Path(self.profile) / "stderr.log"
-        cmd = [self.binary, *CHROMIUM_FLAGS, *self.extra_flags, f"--user-data-dir={self.profile}",
-               "--remote-debugging-port=0", "--remote-allow-origins=*", "about:blank"]
+        cmd = [
+            self.binary,
+            *CHROMIUM_FLAGS,
+            *self.extra_flags,
+            f"--user-data-dir={self.profile}",
+            "--remote-debugging-port=0",
+            "--remote-allow-origins=*",
+            "about:blank",
+        ]
         self._stderr = self.stderr_path.open("wb")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self._stderr)
         port_file = Path(self.profile) / "DevToolsActivePort"
@@ -129,7 +149,9 @@ class Chromium:
             time.sleep(0.05)
         if not self.ws_url:
             self.__exit__(None, None, None)
-            raise RuntimeError(f"chromium did not start: {self.stderr_path.read_text(errors='replace')[-2000:]}")
+            raise RuntimeError(
+                f"chromium did not start: {self.stderr_path.read_text(errors='replace')[-2000:]}"
+            )
         return self
 
     def __exit__(self, *exc) -> None:
@@ -145,19 +167,35 @@ class Chromium:
         if self.profile:
             shutil.rmtree(self.profile, ignore_errors=True)
 
-    def visit(self, path: Path, width: int = 1280, height: int = 900, screenshots: dict[str, dict] | None = None,
-              evaluate: dict[str, str] | None = None, settle_seconds: float = 0.5) -> PageVisit:
+    def visit(
+        self,
+        path: Path,
+        width: int = 1280,
+        height: int = 900,
+        screenshots: dict[str, dict] | None = None,
+        evaluate: dict[str, str] | None = None,
+        settle_seconds: float = 0.5,
+    ) -> PageVisit:
         """Open ``path`` (a local file), record everything, take ``screenshots``.
 
         ``screenshots`` maps a name to ``{"full": True}`` (the whole page) or a clip
         ``{"x":, "y":, "width":, "height":}`` in CSS pixels, or ``{"selector": css}``.
         ``evaluate`` maps a name to a JavaScript expression run in the page.
         """
-        return asyncio.run(self._visit(Path(path).resolve().as_uri(), width, height, screenshots or {},
-                                       evaluate or {}, settle_seconds))
+        return asyncio.run(
+            self._visit(
+                Path(path).resolve().as_uri(),
+                width,
+                height,
+                screenshots or {},
+                evaluate or {},
+                settle_seconds,
+            )
+        )
 
-    async def _visit(self, url: str, width: int, height: int, shots: dict, evaluate: dict,
-                     settle_seconds: float) -> PageVisit:
+    async def _visit(
+        self, url: str, width: int, height: int, shots: dict, evaluate: dict, settle_seconds: float
+    ) -> PageVisit:
         import websockets
 
         visit = PageVisit(url=url)
@@ -202,13 +240,16 @@ class Chromium:
                 return reply.get("result", {})
 
             target = await send("Target.createTarget", {"url": "about:blank"}, in_session=False)
-            attached = await send("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True},
-                                  in_session=False)
+            attached = await send(
+                "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}, in_session=False
+            )
             session = attached["sessionId"]
             for domain in ("Page", "Runtime", "Log", "Network"):
                 await send(f"{domain}.enable")
-            await send("Emulation.setDeviceMetricsOverride",
-                       {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+            await send(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            )
             await send("Page.navigate", {"url": url})
             try:
                 await asyncio.wait_for(loaded.wait(), timeout=60)
@@ -223,19 +264,38 @@ class Chromium:
                 params: dict = {"format": "png", "captureBeyondViewport": True}
                 if spec.get("selector"):
                     selector = json.dumps(spec["selector"])
-                    box = await send("Runtime.evaluate", {"expression": (
-                        "(() => { const r = document.querySelector(" + selector + ").getBoundingClientRect();"
-                        " return {x: r.left + window.scrollX, y: r.top + window.scrollY, width: r.width,"
-                        " height: r.height}; })()"), "returnByValue": True})
+                    box = await send(
+                        "Runtime.evaluate",
+                        {
+                            "expression": (
+                                "(() => { const r = document.querySelector("
+                                + selector
+                                + ").getBoundingClientRect();"
+                                " return {x: r.left + window.scrollX, y: r.top + window.scrollY, width: r.width,"
+                                " height: r.height}; })()"
+                            ),
+                            "returnByValue": True,
+                        },
+                    )
                     spec = {**box["result"]["value"], **{k: v for k, v in spec.items() if k != "selector"}}
                 if spec.get("full"):
                     metrics = await send("Page.getLayoutMetrics")
                     size = metrics.get("cssContentSize") or metrics.get("contentSize")
-                    params["clip"] = {"x": 0, "y": 0, "width": width,
-                                      "height": min(size["height"], spec.get("max_height", size["height"])), "scale": 1}
+                    params["clip"] = {
+                        "x": 0,
+                        "y": 0,
+                        "width": width,
+                        "height": min(size["height"], spec.get("max_height", size["height"])),
+                        "scale": 1,
+                    }
                 elif "x" in spec:
-                    params["clip"] = {"x": spec["x"], "y": spec["y"], "width": spec["width"],
-                                      "height": spec["height"], "scale": spec.get("scale", 1)}
+                    params["clip"] = {
+                        "x": spec["x"],
+                        "y": spec["y"],
+                        "width": spec["width"],
+                        "height": spec["height"],
+                        "scale": spec.get("scale", 1),
+                    }
                 shot = await send("Page.captureScreenshot", params)
                 visit.screenshots[name] = base64.b64decode(shot["data"])
             await send("Target.closeTarget", {"targetId": target["targetId"]}, in_session=False)

@@ -106,12 +106,18 @@ def control_chart_svg(
     first_mon = next((i for i, m in enumerate(monitored) if m), None)
     if first_mon is not None:
         x0 = left + first_mon * pw / max(n, 1)
-        body.append(f'<rect x="{_f(x0)}" y="{_f(top)}" width="{_f(left + pw - x0)}" height="{_f(ph)}" '
-                    f'fill="#f4f8fb"><title>reporting period</title></rect>')
+        body.append(
+            f'<rect x="{_f(x0)}" y="{_f(top)}" width="{_f(left + pw - x0)}" height="{_f(ph)}" '
+            f'fill="#f4f8fb"><title>reporting period</title></rect>'
+        )
     for t in ticks(ymax, 3 if compact else 4):
-        body.append(f'<line x1="{_f(left)}" x2="{_f(left + pw)}" y1="{_f(y(t))}" y2="{_f(y(t))}" '
-                    f'stroke="#e4e7eb" stroke-width="1"/>')
-        body.append(f'<text x="{_f(left - 5)}" y="{_f(y(t) + 3.5)}" class="ax" text-anchor="end">{_fmt_tick(t)}</text>')
+        body.append(
+            f'<line x1="{_f(left)}" x2="{_f(left + pw)}" y1="{_f(y(t))}" y2="{_f(y(t))}" '
+            f'stroke="#e4e7eb" stroke-width="1"/>'
+        )
+        body.append(
+            f'<text x="{_f(left - 5)}" y="{_f(y(t) + 3.5)}" class="ax" text-anchor="end">{_fmt_tick(t)}</text>'
+        )
 
     def step_path(vals: Sequence[float]) -> str:
         pts = []
@@ -121,13 +127,19 @@ def control_chart_svg(
         return "".join(pts)
 
     if n:
-        body.append(f'<path d="{step_path(upper)}" fill="none" stroke="{ALERT}" stroke-width="1.2" '
-                    f'stroke-dasharray="4 3"><title>upper control limit</title></path>')
+        body.append(
+            f'<path d="{step_path(upper)}" fill="none" stroke="{ALERT}" stroke-width="1.2" '
+            f'stroke-dasharray="4 3"><title>upper control limit</title></path>'
+        )
         if any(v > 0 for v in lower):
-            body.append(f'<path d="{step_path(lower)}" fill="none" stroke="{ALERT}" stroke-width="1" '
-                        f'stroke-dasharray="2 3" opacity="0.7"><title>lower control limit</title></path>')
-        body.append(f'<path d="{step_path(expected)}" fill="none" stroke="{MUTED}" stroke-width="1.2">'
-                    f'<title>expected (centre line)</title></path>')
+            body.append(
+                f'<path d="{step_path(lower)}" fill="none" stroke="{ALERT}" stroke-width="1" '
+                f'stroke-dasharray="2 3" opacity="0.7"><title>lower control limit</title></path>'
+            )
+        body.append(
+            f'<path d="{step_path(expected)}" fill="none" stroke="{MUTED}" stroke-width="1.2">'
+            f"<title>expected (centre line)</title></path>"
+        )
         line_pts = [(x(i), y(c)) for i, c in enumerate(counts) if c is not None]
         segs, prev = [], None
         for i, c in enumerate(counts):
@@ -143,27 +155,39 @@ def control_chart_svg(
         label = f"{m:%b %Y}"
         if c is None:
             tip = labels[i] if labels else "suppressed"
-            body.append(f'<rect x="{_f(x(i) - r)}" y="{_f(y(0) - r)}" width="{_f(2 * r)}" height="{_f(2 * r)}" '
-                        f'fill="#fff" stroke="{MUTED}"><title>{label}: {escape(tip)}</title></rect>')
+            body.append(
+                f'<rect x="{_f(x(i) - r)}" y="{_f(y(0) - r)}" width="{_f(2 * r)}" height="{_f(2 * r)}" '
+                f'fill="#fff" stroke="{MUTED}"><title>{label}: {escape(tip)}</title></rect>'
+            )
             continue
         ex = exceedance[i]
         colour = ALERT if ex else ACCENT
         tip = f"{label}: {c:,.0f} (expected {expected[i]:.1f}, limits {lower[i]:.0f}-{upper[i]:.0f})"
         if ex:
             tip += f" - {ex} the control limit"
-        body.append(f'<circle cx="{_f(x(i))}" cy="{_f(y(c))}" r="{_f(r * (1.5 if ex else 1))}" fill="{colour}">'
-                    f"<title>{escape(tip)}</title></circle>")
+        body.append(
+            f'<circle cx="{_f(x(i))}" cy="{_f(y(c))}" r="{_f(r * (1.5 if ex else 1))}" fill="{colour}">'
+            f"<title>{escape(tip)}</title></circle>"
+        )
         if ex and not compact:
-            body.append(f'<text x="{_f(x(i))}" y="{_f(y(c) - 7)}" class="ex" text-anchor="middle">{c:,.0f}</text>')
+            body.append(
+                f'<text x="{_f(x(i))}" y="{_f(y(c) - 7)}" class="ex" text-anchor="middle">{c:,.0f}</text>'
+            )
     # x axis: a label at every January (and the first month), month initials when short
     for i, m in enumerate(months):
         if n <= 24 and not compact:
-            body.append(f'<text x="{_f(x(i))}" y="{_f(top + ph + 12)}" class="ax" text-anchor="middle">'
-                        f"{MONTHS[m.month - 1]}</text>")
+            body.append(
+                f'<text x="{_f(x(i))}" y="{_f(top + ph + 12)}" class="ax" text-anchor="middle">'
+                f"{MONTHS[m.month - 1]}</text>"
+            )
         if m.month == 1 or i == 0:
-            body.append(f'<text x="{_f(left + i * pw / n)}" y="{_f(top + ph + (24 if n <= 24 and not compact else 13))}" '
-                        f'class="ax">{m.year}</text>')
-    body.append(f'<line x1="{_f(left)}" x2="{_f(left + pw)}" y1="{_f(y(0))}" y2="{_f(y(0))}" stroke="{MUTED}"/>')
+            body.append(
+                f'<text x="{_f(left + i * pw / n)}" y="{_f(top + ph + (24 if n <= 24 and not compact else 13))}" '
+                f'class="ax">{m.year}</text>'
+            )
+    body.append(
+        f'<line x1="{_f(left)}" x2="{_f(left + pw)}" y1="{_f(y(0))}" y2="{_f(y(0))}" stroke="{MUTED}"/>'
+    )
     return _svg(width, height, title, body)
 
 
@@ -194,8 +218,11 @@ def funnel_svg(
     lo99, hi99, _ = poisson_limits(expected, FUNNEL_OUTER_TAIL)
     lo95, hi95, _ = poisson_limits(expected, FUNNEL_INNER_TAIL)
     shown = [r for r in rates if r is not None]
-    ymax = nice_max(max([*shown, float(np.nanmax(hi99 / exposure)) if force_rate > 0 else 1, force_rate * 1.5, 0.1])
-                    if len(grid) else 1)
+    ymax = nice_max(
+        max([*shown, float(np.nanmax(hi99 / exposure)) if force_rate > 0 else 1, force_rate * 1.5, 0.1])
+        if len(grid)
+        else 1
+    )
     ymax = min(ymax, nice_max(max([*shown, force_rate * 3, 0.1]) * 1.3))
 
     def x(p: float) -> float:
@@ -206,30 +233,50 @@ def funnel_svg(
 
     body = [f'<text x="{_f(left)}" y="{_f(top - 9)}" class="ct">{escape(title)}</text>']
     for t in ticks(ymax):
-        body.append(f'<line x1="{_f(left)}" x2="{_f(left + pw)}" y1="{_f(y(t))}" y2="{_f(y(t))}" stroke="#e4e7eb"/>')
-        body.append(f'<text x="{_f(left - 5)}" y="{_f(y(t) + 3.5)}" class="ax" text-anchor="end">{_fmt_tick(t)}</text>')
+        body.append(
+            f'<line x1="{_f(left)}" x2="{_f(left + pw)}" y1="{_f(y(t))}" y2="{_f(y(t))}" stroke="#e4e7eb"/>'
+        )
+        body.append(
+            f'<text x="{_f(left - 5)}" y="{_f(y(t) + 3.5)}" class="ax" text-anchor="end">{_fmt_tick(t)}</text>'
+        )
     for t in ticks(pmax):
-        body.append(f'<text x="{_f(x(t))}" y="{_f(top + ph + 14)}" class="ax" text-anchor="middle">'
-                    f"{t / 1000:,.0f}k</text>")
-    body.append(f'<text x="{_f(left + pw / 2)}" y="{_f(height - 6)}" class="ax" text-anchor="middle">'
-                f"population</text>")
-    for lim, dash, tip in ((hi99, "4 3", "99.8% limit"), (lo99, "4 3", "99.8% limit"),
-                           (hi95, "1 3", "95% limit"), (lo95, "1 3", "95% limit")):
-        path = "".join(f"{'M' if i == 0 else 'L'}{_f(x(p))},{_f(y(v / e if e > 0 else 0))}"
-                       for i, (p, v, e) in enumerate(zip(grid, lim, exposure)))
-        body.append(f'<path d="{path}" fill="none" stroke="{ALERT}" stroke-width="1" stroke-dasharray="{dash}">'
-                    f"<title>{tip}</title></path>")
-    body.append(f'<line x1="{_f(left)}" x2="{_f(left + pw)}" y1="{_f(y(force_rate))}" y2="{_f(y(force_rate))}" '
-                f'stroke="{MUTED}"><title>force rate {force_rate:.2f}</title></line>')
+        body.append(
+            f'<text x="{_f(x(t))}" y="{_f(top + ph + 14)}" class="ax" text-anchor="middle">'
+            f"{t / 1000:,.0f}k</text>"
+        )
+    body.append(
+        f'<text x="{_f(left + pw / 2)}" y="{_f(height - 6)}" class="ax" text-anchor="middle">'
+        f"population</text>"
+    )
+    for lim, dash, tip in (
+        (hi99, "4 3", "99.8% limit"),
+        (lo99, "4 3", "99.8% limit"),
+        (hi95, "1 3", "95% limit"),
+        (lo95, "1 3", "95% limit"),
+    ):
+        path = "".join(
+            f"{'M' if i == 0 else 'L'}{_f(x(p))},{_f(y(v / e if e > 0 else 0))}"
+            for i, (p, v, e) in enumerate(zip(grid, lim, exposure))
+        )
+        body.append(
+            f'<path d="{path}" fill="none" stroke="{ALERT}" stroke-width="1" stroke-dasharray="{dash}">'
+            f"<title>{tip}</title></path>"
+        )
+    body.append(
+        f'<line x1="{_f(left)}" x2="{_f(left + pw)}" y1="{_f(y(force_rate))}" y2="{_f(y(force_rate))}" '
+        f'stroke="{MUTED}"><title>force rate {force_rate:.2f}</title></line>'
+    )
     placed = []
     for i, (name, p, r) in enumerate(zip(names, pops, rates)):
         if r is None:
             continue
         flag = flagged[i] if flagged else None
         colour = ALERT if flag else ACCENT
-        body.append(f'<circle cx="{_f(x(p))}" cy="{_f(y(r))}" r="4.5" fill="{colour}">'
-                    f"<title>{escape(name)}: {r:.2f} per 100,000"
-                    f"{' - ' + flag + ' the 99.8% limit' if flag else ''}</title></circle>")
+        body.append(
+            f'<circle cx="{_f(x(p))}" cy="{_f(y(r))}" r="4.5" fill="{colour}">'
+            f"<title>{escape(name)}: {r:.2f} per 100,000"
+            f"{' - ' + flag + ' the 99.8% limit' if flag else ''}</title></circle>"
+        )
         placed.append([y(r), x(p), y(r), name])
     # labels to the right of the points, nudged apart vertically so none overlap
     placed.sort()
@@ -242,8 +289,10 @@ def funnel_svg(
     for ly, px, py, name in placed:
         lx = px + 9
         if abs(ly - py) > 1:
-            body.append(f'<line x1="{_f(px + 4)}" y1="{_f(py)}" x2="{_f(lx - 1)}" y2="{_f(ly - 3)}" '
-                        f'stroke="{MUTED}" stroke-width="0.6"/>')
+            body.append(
+                f'<line x1="{_f(px + 4)}" y1="{_f(py)}" x2="{_f(lx - 1)}" y2="{_f(ly - 3)}" '
+                f'stroke="{MUTED}" stroke-width="0.6"/>'
+            )
         body.append(f'<text x="{_f(lx)}" y="{_f(ly + 0.5)}" class="lbl">{escape(name)}</text>')
     return _svg(width, height, title, body)
 
@@ -310,19 +359,25 @@ def choropleth_svg(
             d.append("M" + "L".join(f"{_f(a)},{_f(b)}" for a, b in zip(xs, ys)) + "Z")
         v = values.get(code)
         tip = f"{name}: {value_labels.get(code, '')}"
-        body.append(f'<path d="{"".join(d)}" fill="{colour(v)}" stroke="#fff" stroke-width="1.5" '
-                    f'fill-rule="evenodd" data-la="{code}"><title>{escape(tip)}</title></path>')
+        body.append(
+            f'<path d="{"".join(d)}" fill="{colour(v)}" stroke="#fff" stroke-width="1.5" '
+            f'fill-rule="evenodd" data-la="{code}"><title>{escape(tip)}</title></path>'
+        )
         outer = max(rings, key=len)
         xs, ys = proj(outer[:, 0], outer[:, 1])
         centres[code] = (float(np.mean(xs)), float(np.mean(ys)), name)
     for lat, lon, half, tip in cells:
         (xa, xb), (ya, yb) = proj([lon - half * 1.64, lon + half * 1.64], [lat + half, lat - half])
-        body.append(f'<rect x="{_f(xa)}" y="{_f(ya)}" width="{_f(max(xb - xa, 2))}" height="{_f(max(yb - ya, 2))}" '
-                    f'fill="{ALERT}" fill-opacity="0.55" stroke="{ALERT}"><title>{escape(tip)}</title></rect>')
+        body.append(
+            f'<rect x="{_f(xa)}" y="{_f(ya)}" width="{_f(max(xb - xa, 2))}" height="{_f(max(yb - ya, 2))}" '
+            f'fill="{ALERT}" fill-opacity="0.55" stroke="{ALERT}"><title>{escape(tip)}</title></rect>'
+        )
     for lat, lon, tip in points:
         px, py = proj([lon], [lat])
-        body.append(f'<circle cx="{_f(px[0])}" cy="{_f(py[0])}" r="2.6" fill="{INK}" fill-opacity="0.75" '
-                    f'stroke="#fff" stroke-width="0.6"><title>{escape(tip)}</title></circle>')
+        body.append(
+            f'<circle cx="{_f(px[0])}" cy="{_f(py[0])}" r="2.6" fill="{INK}" fill-opacity="0.75" '
+            f'stroke="#fff" stroke-width="0.6"><title>{escape(tip)}</title></circle>'
+        )
     for code, (cx, cy, name) in centres.items():
         half = len(name) * 3.9
         cx = min(max(cx, half + 4), map_w - half - 4)
@@ -330,9 +385,13 @@ def choropleth_svg(
         v = values.get(code)
         dark = v is not None and vmax > 0 and v / vmax >= 0.6
         fill = "#fff" if dark else INK
-        body.append(f'<text x="{_f(cx)}" y="{_f(cy)}" class="ml" text-anchor="middle" fill="{fill}">{escape(name)}</text>')
-        body.append(f'<text x="{_f(cx)}" y="{_f(cy + 12)}" class="mv" text-anchor="middle" fill="{fill}">'
-                    f"{escape(label.split(' ')[0])}</text>")
+        body.append(
+            f'<text x="{_f(cx)}" y="{_f(cy)}" class="ml" text-anchor="middle" fill="{fill}">{escape(name)}</text>'
+        )
+        body.append(
+            f'<text x="{_f(cx)}" y="{_f(cy + 12)}" class="mv" text-anchor="middle" fill="{fill}">'
+            f"{escape(label.split(' ')[0])}</text>"
+        )
     body.append("</g>")
     lx = map_w + 16
     body.append(f'<text x="{_f(lx)}" y="44" class="lt">{escape(legend_title)}</text>')
@@ -340,19 +399,27 @@ def choropleth_svg(
     for i, c in enumerate(BLUES):
         yy = 54 + i * 22
         body.append(f'<rect x="{_f(lx)}" y="{_f(yy)}" width="18" height="16" fill="{c}" stroke="#cbd2d9"/>')
-        body.append(f'<text x="{_f(lx + 24)}" y="{_f(yy + 12)}" class="ax">{_fmt_tick(step * i)} to '
-                    f"{_fmt_tick(step * (i + 1))}</text>")
+        body.append(
+            f'<text x="{_f(lx + 24)}" y="{_f(yy + 12)}" class="ax">{_fmt_tick(step * i)} to '
+            f"{_fmt_tick(step * (i + 1))}</text>"
+        )
     yy = 54 + len(BLUES) * 22
-    body.append(f'<rect x="{_f(lx)}" y="{_f(yy)}" width="18" height="16" fill="url(#hatch)" stroke="#cbd2d9"/>')
+    body.append(
+        f'<rect x="{_f(lx)}" y="{_f(yy)}" width="18" height="16" fill="url(#hatch)" stroke="#cbd2d9"/>'
+    )
     body.append(f'<text x="{_f(lx + 24)}" y="{_f(yy + 12)}" class="ax">suppressed</text>')
     if cells:
         yy += 22
-        body.append(f'<rect x="{_f(lx + 3)}" y="{_f(yy + 2)}" width="12" height="12" fill="{ALERT}" fill-opacity="0.55" '
-                    f'stroke="{ALERT}"/><text x="{_f(lx + 24)}" y="{_f(yy + 12)}" class="ax">1 km hotspot</text>')
+        body.append(
+            f'<rect x="{_f(lx + 3)}" y="{_f(yy + 2)}" width="12" height="12" fill="{ALERT}" fill-opacity="0.55" '
+            f'stroke="{ALERT}"/><text x="{_f(lx + 24)}" y="{_f(yy + 12)}" class="ax">1 km hotspot</text>'
+        )
     if points:
         yy += 22
-        body.append(f'<circle cx="{_f(lx + 9)}" cy="{_f(yy + 8)}" r="3" fill="{INK}"/>'
-                    f'<text x="{_f(lx + 24)}" y="{_f(yy + 12)}" class="ax">homicide</text>')
+        body.append(
+            f'<circle cx="{_f(lx + 9)}" cy="{_f(yy + 8)}" r="3" fill="{INK}"/>'
+            f'<text x="{_f(lx + 24)}" y="{_f(yy + 12)}" class="ax">homicide</text>'
+        )
     return _svg(width, height, title, body, css_class="chart map")
 
 
