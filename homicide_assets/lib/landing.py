@@ -18,10 +18,12 @@ import json
 import os
 import shutil
 import stat
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from homicide_assets.lib.parsing import DeliveryName, DeliveryRefused, is_temporary_name, parse_delivery_name
@@ -185,7 +187,10 @@ def receive(data_dir: DataDir, registry: Registry, candidates: list[Candidate],
                               outcome="quarantined", reason=entry.reason))
             outcome.quarantined.append(entry)
             continue
-        sha, size = sha256_of(path)
+        try:
+            sha, size = sha256_of(path)
+        except FileNotFoundError:
+            continue  # taken by a concurrent receiver (another sensor tick or build) since the look
         try:
             name = parse_delivery_name(cand.file_name)
             check_agreement(registry, name, cand.partner_folder, today)
@@ -211,7 +216,7 @@ def receive(data_dir: DataDir, registry: Registry, candidates: list[Candidate],
                               reason=f"identical bytes to {existing.file_name} received {existing.received_at:%Y-%m-%d %H:%M}")
             with session_scope(url) as s:
                 s.add(receipt)
-            path.unlink()
+            path.unlink(missing_ok=True)
             outcome.duplicates.append(receipt)
             continue
         if same_name:
@@ -225,19 +230,63 @@ def receive(data_dir: DataDir, registry: Registry, candidates: list[Candidate],
                               size_bytes=size, outcome="quarantined", reason=reason))
             outcome.quarantined.append(entry)
             continue
-        archive_path = _archive(data_dir, path, name.partner_id, sha)
+        try:
+            archive_path = _archive(data_dir, path, name.partner_id, sha)
+        except FileNotFoundError:
+            # gone between hashing and archiving: a concurrent receiver took it (or the partner withdrew it)
+            receipt = _lost_race(url, cand, sha, size, delivery_id)
+            if receipt is not None:
+                outcome.duplicates.append(receipt)
+            continue
         delivery = Delivery(
             delivery_id=delivery_id, sha256=sha, partner_id=name.partner_id, feed=name.feed,
             file_name=cand.file_name, extension=name.extension, extract_date=name.extract_date, seq=name.seq,
             size_bytes=size, archive_path=str(archive_path.relative_to(data_dir.root)), status="received",
         )
-        with session_scope(url) as s:
-            s.add(delivery)
-            s.add(Receipt(file_name=cand.file_name, partner_folder=cand.partner_folder, sha256=sha,
-                          size_bytes=size, outcome="accepted", delivery_id=delivery.delivery_id))
-        path.unlink()
+        try:
+            with session_scope(url) as s:
+                s.add(delivery)
+                s.add(
+                    Receipt(
+                        file_name=cand.file_name,
+                        partner_folder=cand.partner_folder,
+                        sha256=sha,
+                        size_bytes=size,
+                        outcome="accepted",
+                        delivery_id=delivery.delivery_id,
+                    )
+                )
+        except IntegrityError:
+            # the same extract was recorded by a concurrent receiver between our look-up and insert:
+            # the unique delivery_id makes this copy a duplicate receipt, not a second delivery
+            receipt = _lost_race(url, cand, sha, size, delivery_id)
+            if receipt is None:
+                raise
+            path.unlink(missing_ok=True)
+            outcome.duplicates.append(receipt)
+            continue
+        path.unlink(missing_ok=True)
         outcome.accepted.append(delivery)
     return outcome
+
+
+def _lost_race(url: str, cand: Candidate, sha: str, size: int, delivery_id: str) -> Receipt | None:
+    """Record a duplicate receipt when another receiver recorded ``delivery_id`` first; else None."""
+    with session_scope(url) as s:
+        winner = s.exec(select(Delivery).where(Delivery.delivery_id == delivery_id)).first()
+        if winner is None:
+            return None
+        receipt = Receipt(
+            file_name=cand.file_name,
+            partner_folder=cand.partner_folder,
+            sha256=sha,
+            size_bytes=size,
+            outcome="duplicate",
+            delivery_id=winner.delivery_id,
+            reason=f"identical bytes to {winner.file_name}, received at the same time by another receiver",
+        )
+        s.add(receipt)
+    return receipt
 
 
 def _archive(data_dir: DataDir, source: Path, partner_id: str, sha: str) -> Path:
@@ -246,7 +295,8 @@ def _archive(data_dir: DataDir, source: Path, partner_id: str, sha: str) -> Path
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / sha
     if not target.exists():
-        tmp = folder / f".{sha}.tmp"
+        # a name of its own, so two receivers archiving the same bytes at once never share a file
+        tmp = folder / f".{sha}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
         shutil.copyfile(source, tmp)
         copied, _ = sha256_of(tmp)
         if copied != sha:
