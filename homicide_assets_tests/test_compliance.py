@@ -21,7 +21,7 @@ from homicide_assets.lib.compliance import (
 )
 from homicide_assets.lib.registry import load_registry
 from homicide_assets.lib.store import session_scope
-from homicide_assets.lib.store.ingest import Delivery
+from homicide_assets.lib.store.ingest import Delivery, QuarantineEntry
 from homicide_assets.resources import PlatformResource, WarehouseIOManager
 from homicide_assets_tests.conftest import TEST_KEY
 
@@ -31,7 +31,7 @@ AS_OF = date(2026, 11, 30)  # 60 days after START
 
 
 def _delivery(partner: str, feed: str, offset: int, seq: int = 0, status: str = "staged",
-              rows_read: int = 100, rows_quarantined: int = 0) -> dict:
+              rows_read: int = 100, rows_quarantined: int = 0, quarantine_rule: str | None = None) -> dict:
     day = START + timedelta(days=offset)
     return {
         "delivery_id": f"{partner}__{feed}__{day:%Y%m%d}__{seq}", "partner_id": partner, "feed": feed,
@@ -39,6 +39,7 @@ def _delivery(partner: str, feed: str, offset: int, seq: int = 0, status: str = 
         "rows_read": 0 if status == "quarantined" else rows_read,
         "rows_staged": 0 if status == "quarantined" else rows_read - rows_quarantined,
         "rows_quarantined": 0 if status == "quarantined" else rows_quarantined, "rows_superseded": 0,
+        "quarantine_rule": quarantine_rule,
     }
 
 
@@ -50,9 +51,10 @@ def force_ledger() -> pl.DataFrame:
     rows += [_delivery("walsall", "safeguarding_contacts", d) for d in (0, 14)]  # then nothing
     rows += [_delivery("sandwell", "safeguarding_contacts", d, rows_quarantined=10 if d == 14 else 0)
              for d in (0, 14, 28, 56)]
-    rows += [_delivery("sandwell", "safeguarding_contacts", 42, status="quarantined"),
+    rows += [_delivery("sandwell", "safeguarding_contacts", 42, status="quarantined", quarantine_rule="duplicate_keys"),
              _delivery("sandwell", "safeguarding_contacts", 42, seq=1)]  # refused, then corrected same day
-    rows += [_delivery("wolves", "safeguarding_contacts", d) for d in (0, 14, 28, 42, 56)]
+    rows += [_delivery("wolves", "safeguarding_contacts", d) for d in (0, 14, 42, 56)]
+    rows += [_delivery("wolves", "safeguarding_contacts", 28, status="quarantined", quarantine_rule="no_rows")]
     rows += [_delivery("uhcw", "ed_assaults", d) for d in (0, 7, 21, 28, 35, 42, 49, 56)]  # skipped one week
     rows += [_delivery("coroner_cov", "inquests", d) for d in (0, 30, 60)]
     rows += [_delivery("vrp", "review_recommendations", 20)]
@@ -127,6 +129,12 @@ def test_a_refused_file_is_not_an_extract_received_and_lowers_quality(table):
         sandwell["escalation_reason"])
 
 
+def test_a_header_only_extract_is_a_nil_return_not_a_failure(table):
+    wolves = row(table, "wolves", "safeguarding_contacts")
+    assert (wolves["extracts_received"], wolves["nil_returns"], wolves["files_quarantined"]) == (5, 1, 0)
+    assert wolves["quality_pass_rate"] == 1.0 and wolves["late_extracts"] == 0
+
+
 def test_agreements_near_expiry_are_escalated_and_the_window_is_configurable(table):
     wolves = row(table, "wolves", "safeguarding_contacts")
     assert (wolves["agreement_id"], wolves["agreement_expires_on"], wolves["days_to_expiry"]) == (
@@ -159,9 +167,13 @@ def test_compliance_asset_reads_the_ledger_and_names_non_responders(tmp_path):
     platform = PlatformResource(data_dir=str(tmp_path / "data"), pseudonym_key=TEST_KEY)
     with session_scope(platform.database_url()) as s:
         for r in force_ledger().iter_rows(named=True):
+            rule = r.pop("quarantine_rule")
             s.add(Delivery(**r, sha256=r["delivery_id"], file_name=f"{r['delivery_id']}.csv", extension="csv",
                            size_bytes=1, archive_path="archive/x"))
-    assert read_ledger(platform.database_url()).height == force_ledger().height
+            if rule:
+                s.add(QuarantineEntry(kind="file", delivery_id=r["delivery_id"], partner_id=r["partner_id"],
+                                      feed=r["feed"], file_name=f"{r['delivery_id']}.csv", rule=rule, reason=rule))
+    assert read_ledger(platform.database_url()).sort("delivery_id").equals(force_ledger().sort("delivery_id"))
     result = materialize([compliance_asset], resources={
         "platform": platform, "warehouse_io_manager": WarehouseIOManager(platform=platform)})
     assert result.success
@@ -171,6 +183,8 @@ def test_compliance_asset_reads_the_ledger_and_names_non_responders(tmp_path):
     written = pl.read_parquet(platform.paths().warehouse_file(["partners", "compliance"]))
     assert meta["non_responders"].value == non_responders(written).height >= 2
     assert row(written, "walsall", "safeguarding_contacts")["non_responder"] is True
+    assert row(written, "wolves", "safeguarding_contacts")["nil_returns"] == 1  # rule read from the quarantine table
+    assert row(written, "sandwell", "safeguarding_contacts")["files_quarantined"] == 1
 
 
 def test_daily_schedule_targets_compliance_at_six(tmp_path):
@@ -181,3 +195,26 @@ def test_daily_schedule_targets_compliance_at_six(tmp_path):
         "platform": platform, "warehouse_io_manager": WarehouseIOManager(platform=platform)})
     job = defs.resolve_job_def(partner_compliance_daily.job_name)
     assert job.asset_layer.executable_asset_keys == {AssetKey(["partners", "compliance"])}
+
+
+def test_a_byte_identical_file_from_another_partner_still_counts_for_that_partner(tmp_path):
+    """Ingest keeps a file identical to one already received only as a receipt (the same
+    header-only extract from two trusts); compliance must still see the second trust's extract."""
+    from homicide_assets.lib.store.ingest import Receipt
+
+    url = f"sqlite:///{tmp_path / 'platform.db'}"
+    first = _delivery("uhb", "me_deaths", 0, status="quarantined")
+    first.pop("quarantine_rule")
+    with session_scope(url) as s:
+        s.add(Delivery(**first, sha256="same-bytes", file_name="uhb__me_deaths__20261001.csv", extension="csv",
+                       size_bytes=1, archive_path="archive/x"))
+        s.add(QuarantineEntry(kind="file", delivery_id=first["delivery_id"], partner_id="uhb", feed="me_deaths",
+                              file_name="uhb__me_deaths__20261001.csv", rule="no_rows", reason="header only"))
+        s.add(Receipt(file_name="wht__me_deaths__20261001.csv", partner_folder="wht", sha256="same-bytes",
+                      outcome="duplicate", delivery_id=first["delivery_id"]))
+        s.add(Receipt(file_name="not a delivery.txt", partner_folder="wht", outcome="duplicate"))
+    ledger = read_ledger(url)
+    assert ledger.filter(pl.col("partner_id") == "wht")["status"].to_list() == ["identical_receipt"]
+    table = build_compliance(ledger, REGISTRY, date(2026, 10, 5))
+    assert row(table, "wht", "me_deaths")["extracts_received"] == 1
+    assert row(table, "uhb", "me_deaths")["extracts_received"] == 1 and row(table, "uhb", "me_deaths")["nil_returns"] == 1

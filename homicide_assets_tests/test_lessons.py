@@ -201,17 +201,23 @@ def test_repeated_theme_is_a_theme_seen_in_an_earlier_review():
                 recommendation_text="Agencies should share information about domestic abuse with the MARAC.")
     same_review = rec(review_id="DARDR-2025-01", recommendation_id="2", review_type="dardr", published_on="2025-06-01",
                       recommendation_text="GPs should be trained to recognise coercive control.")
-    later = rec(review_id="DARDR-2026-04", review_type="dardr", published_on="2026-01-15",
+    later = rec(review_id="DARDR-2026-04", review_type="dardr", published_on="2026-01-15", owner_organisation="wmp",
                 recommendation_text="The police should share information with housing about domestic abuse victims.")
+    same_owner = rec(review_id="SAR-2026-09", review_type="sar", published_on="2026-01-18", owner_organisation="UHB",
+                     recommendation_text="The trust should share information about carers with the GP.")
     unrelated = rec(review_id="OWHR-2026-02", review_type="owhr", published_on="2026-01-20",
                     recommendation_text="Retailers should store knives in locked cabinets.")
-    history = history_of(raw_delivery([first, same_review, later, unrelated], "d1", "vrp", "2026-02-01"))
+    history = history_of(raw_delivery([first, same_review, later, same_owner, unrelated], "d1", "vrp", "2026-02-01"))
     recs = build_recommendations(history, date(2026, 2, 1), registry=REGISTRY)
     assert one(recs, "DARDR-2025-01")["repeated_theme"] is False
     assert one(recs, "DARDR-2025-01", "2")["repeated_theme"] is False  # same review, not an earlier one
     got = one(recs, "DARDR-2026-04")
     assert got["repeated_theme"] is True
     assert got["repeated_themes"] == ["domestic_abuse", "information_sharing"]
+    assert got["repeated_for_owner"] == []  # the police were not told this before; the trust was
+    told_twice = one(recs, "SAR-2026-09")
+    assert told_twice["repeated_for_owner"] == ["information_sharing"]
+    assert "family_engagement" in told_twice["themes"] and "family_engagement" not in told_twice["repeated_themes"]
     assert one(recs, "OWHR-2026-02")["repeated_theme"] is False
     assert "weapons" in one(recs, "OWHR-2026-02")["themes"]
 

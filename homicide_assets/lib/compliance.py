@@ -9,7 +9,11 @@ registry (``seeds/partner_feeds.csv``), built from the deliveries ledger as of a
   signed. The period start defaults to the earliest extract date in the ledger (when the
   platform began receiving). Feeds delivered on publication (no cadence) owe nothing.
 - ``extracts_received``: distinct extract dates of deliveries in the period that were not
-  quarantined whole (a corrected extract on the same day is the same extract).
+  quarantined whole (a corrected extract on the same day is the same extract). A header-only
+  file (refused by ingest as ``no_rows``) is a nil return: it counts as received and is not
+  a quality failure (``nil_returns`` counts them). A file byte-identical to one already
+  received is kept by ingest only as a receipt; :func:`read_ledger` adds it back as that
+  partner's extract of that day.
 - ``last_extract_date`` (of those), ``days_late``: days since the next extract was due
   (last extract + cadence; the period start when none came), never negative.
 - ``late_extracts``/``longest_gap_days``: how many gaps between consecutive extracts were
@@ -39,10 +43,22 @@ import polars as pl
 from homicide_assets.lib.registry import Registry
 
 LEDGER_SCHEMA: dict[str, pl.DataType] = {
-    "delivery_id": pl.String, "partner_id": pl.String, "feed": pl.String, "extract_date": pl.Date,
-    "seq": pl.Int64, "status": pl.String, "rows_read": pl.Int64, "rows_staged": pl.Int64,
-    "rows_quarantined": pl.Int64, "rows_superseded": pl.Int64,
+    "delivery_id": pl.String,
+    "partner_id": pl.String,
+    "feed": pl.String,
+    "extract_date": pl.Date,
+    "seq": pl.Int64,
+    "status": pl.String,
+    "rows_read": pl.Int64,
+    "rows_staged": pl.Int64,
+    "rows_quarantined": pl.Int64,
+    "rows_superseded": pl.Int64,
+    "quarantine_rule": pl.String,
 }
+
+#: Whole-file refusals that still show the partner responded: a header-only extract is a
+#: nil return (nothing new to report), not a failure to share.
+NIL_RETURN_RULES = ("no_rows",)
 
 COMPLIANCE_SCHEMA: dict[str, pl.DataType] = {
     "partner_id": pl.String, "organisation": pl.String, "sector": pl.String, "feed": pl.String,
@@ -51,9 +67,18 @@ COMPLIANCE_SCHEMA: dict[str, pl.DataType] = {
     "agreement_id": pl.String, "agreement_expires_on": pl.Date, "days_to_expiry": pl.Int64,
     "non_responder": pl.Boolean, "escalation_reason": pl.String,
     # beyond the contract columns
-    "escalate": pl.Boolean, "period_start": pl.Date, "next_due_on": pl.Date, "late_extracts": pl.Int64,
-    "longest_gap_days": pl.Int64, "files_received": pl.Int64, "files_quarantined": pl.Int64,
-    "rows_read": pl.Int64, "rows_passed": pl.Int64, "feed_permitted": pl.Boolean, "as_of": pl.Date,
+    "escalate": pl.Boolean,
+    "period_start": pl.Date,
+    "next_due_on": pl.Date,
+    "late_extracts": pl.Int64,
+    "longest_gap_days": pl.Int64,
+    "files_received": pl.Int64,
+    "files_quarantined": pl.Int64,
+    "rows_read": pl.Int64,
+    "rows_passed": pl.Int64,
+    "nil_returns": pl.Int64,
+    "feed_permitted": pl.Boolean,
+    "as_of": pl.Date,
 }
 
 
@@ -68,14 +93,35 @@ class ComplianceRules:
 
 
 def read_ledger(database_url: str) -> pl.DataFrame:
-    """Every delivery in the ledger as a frame (:data:`LEDGER_SCHEMA`)."""
+    """Every delivery in the ledger as a frame (:data:`LEDGER_SCHEMA`).
+
+    Adds the rule of each whole-file refusal (``quarantine_rule``), and every file kept by
+    ingest only as a receipt because its bytes were identical to a file already received
+    (two nil returns in a row, or the same header-only extract from two trusts): it is still
+    that partner's extract of that day (status ``identical_receipt``).
+    """
     from sqlmodel import select
 
+    from homicide_assets.lib.parsing import DeliveryRefused, parse_delivery_name
     from homicide_assets.lib.store import session_scope
-    from homicide_assets.lib.store.ingest import Delivery
+    from homicide_assets.lib.store.ingest import Delivery, QuarantineEntry, Receipt
 
     with session_scope(database_url) as s:
         rows = [d.model_dump() for d in s.exec(select(Delivery))]
+        files = s.exec(select(QuarantineEntry).where(QuarantineEntry.kind == "file"))
+        rules = {q.delivery_id: q.rule for q in files if q.delivery_id}
+        duplicates = list(s.exec(select(Receipt).where(Receipt.outcome == "duplicate")))
+    for r in rows:
+        r["quarantine_rule"] = rules.get(r["delivery_id"]) if r["status"] == "quarantined" else None
+    for receipt in duplicates:
+        try:
+            name = parse_delivery_name(receipt.file_name)
+        except DeliveryRefused:
+            continue
+        rows.append({
+            "delivery_id": f"receipt:{receipt.id}", "partner_id": name.partner_id, "feed": name.feed,
+            "extract_date": name.extract_date, "seq": name.seq, "status": "identical_receipt",
+        })
     return pl.DataFrame([{k: r.get(k) for k in LEDGER_SCHEMA} for r in rows], schema=LEDGER_SCHEMA)
 
 
@@ -107,29 +153,46 @@ def build_compliance(
         partner = registry.partner(f.partner_id)
         agreement = registry.agreement(f.partner_id)
         start = max(period_start, agreement.signed_on) if agreement else period_start
-        registry_rows.append({
-            "partner_id": f.partner_id,
-            "organisation": partner.organisation if partner else f.partner_id,
-            "sector": partner.sector if partner else None,
-            "feed": f.feed,
-            "cadence_days": f.cadence_days,
-            "period_start": start,
-            "agreement_id": agreement.agreement_id if agreement else None,
-            "agreement_expires_on": agreement.expires_on if agreement else None,
-            "feed_permitted": (f.feed in agreement.permitted_feeds) if agreement else False,
-        })
-    owed = pl.DataFrame(registry_rows, schema={
-        "partner_id": pl.String, "organisation": pl.String, "sector": pl.String, "feed": pl.String,
-        "cadence_days": pl.Int64, "period_start": pl.Date, "agreement_id": pl.String,
-        "agreement_expires_on": pl.Date, "feed_permitted": pl.Boolean,
-    })
+        registry_rows.append(
+            {
+                "partner_id": f.partner_id,
+                "organisation": partner.organisation if partner else f.partner_id,
+                "sector": partner.sector if partner else None,
+                "feed": f.feed,
+                "cadence_days": f.cadence_days,
+                "period_start": start,
+                "agreement_id": agreement.agreement_id if agreement else None,
+                "agreement_expires_on": agreement.expires_on if agreement else None,
+                "feed_permitted": (f.feed in agreement.permitted_feeds) if agreement else False,
+            }
+        )
+    owed = pl.DataFrame(
+        registry_rows,
+        schema={
+            "partner_id": pl.String,
+            "organisation": pl.String,
+            "sector": pl.String,
+            "feed": pl.String,
+            "cadence_days": pl.Int64,
+            "period_start": pl.Date,
+            "agreement_id": pl.String,
+            "agreement_expires_on": pl.Date,
+            "feed_permitted": pl.Boolean,
+        },
+    )
 
-    in_period = ledger.join(owed.select("partner_id", "feed", "period_start"), on=["partner_id", "feed"]).filter(
-        pl.col("extract_date") >= pl.col("period_start"))
-    usable = in_period.filter(pl.col("status") != "quarantined")
+    in_period = ledger.join(
+        owed.select("partner_id", "feed", "period_start"), on=["partner_id", "feed"]
+    ).filter(pl.col("extract_date") >= pl.col("period_start"))
+    nil_return = (pl.col("status") == "quarantined") & pl.col("quarantine_rule").is_in(
+        NIL_RETURN_RULES
+    ).fill_null(False)
+    refused = (pl.col("status") == "quarantined") & ~nil_return
+    usable = in_period.filter(~refused)
     files = in_period.group_by("partner_id", "feed").agg(
         pl.len().alias("files_received"),
-        (pl.col("status") == "quarantined").sum().alias("files_quarantined"),
+        refused.sum().alias("files_quarantined"),
+        nil_return.sum().alias("nil_returns"),
     )
     assessed = usable.filter(pl.col("rows_read").is_not_null())
     rows = assessed.group_by("partner_id", "feed").agg(
@@ -153,7 +216,7 @@ def build_compliance(
         .join(files, on=["partner_id", "feed"], how="left")
         .join(rows, on=["partner_id", "feed"], how="left")
         .with_columns(
-            pl.col("extracts_received", "files_received", "files_quarantined").fill_null(0),
+            pl.col("extracts_received", "files_received", "files_quarantined", "nil_returns").fill_null(0),
             pl.col("late_extracts").fill_null(0),
         )
     )

@@ -26,7 +26,9 @@ delivery), ties going to the later delivery and then to the operator. Everything
   of a death the review covers (from the death register's ``source_records``).
 - ``death_ids``: deaths whose ``police_report_id`` is among ``linked_report_ids``.
 - ``repeated_theme``: a theme of this recommendation already appeared in a review
-  published earlier (the same lesson learned twice); ``repeated_themes`` names them.
+  published earlier (the same lesson learned twice); ``repeated_themes`` names them, and
+  ``repeated_for_owner`` those the same owner was already given in an earlier review (the
+  sharper finding: the same organisation told the same thing twice).
 
 ``lessons/lessons_in_days`` (:func:`build_lessons_in_days`): every homicide or serious
 violence death (police classification ``homicide``/``suspected_homicide`` or inquest
@@ -98,9 +100,15 @@ RECOMMENDATIONS_SCHEMA: dict[str, pl.DataType] = {
     "death_ids": pl.List(pl.String), "status_history": pl.List(HISTORY_ENTRY),
     "repeated_theme": pl.Boolean,
     # beyond the contract columns: the evidence behind them
-    "repeated_themes": pl.List(pl.String), "theme_evidence": pl.List(pl.String),
-    "days_overdue": pl.Int64, "closed_on": pl.Date, "owner_partner_id": pl.String,
-    "reported_by": pl.List(pl.String), "linked_report_ids": pl.List(pl.String), "evidence": pl.String,
+    "repeated_themes": pl.List(pl.String),
+    "repeated_for_owner": pl.List(pl.String),
+    "theme_evidence": pl.List(pl.String),
+    "days_overdue": pl.Int64,
+    "closed_on": pl.Date,
+    "owner_partner_id": pl.String,
+    "reported_by": pl.List(pl.String),
+    "linked_report_ids": pl.List(pl.String),
+    "evidence": pl.String,
     "as_of": pl.Date,
 }
 
@@ -257,13 +265,17 @@ def build_recommendations(
         days_overdue=pl.when(pl.col("overdue")).then((as_of_lit - pl.col("due_on")).dt.total_days()),
     )
 
+    recs = recs.with_columns(owner_partner_id=_owner_partner_expr(registry))
     themes, evidence = theme_expressions(rules, pl.col("recommendation_text"))
     recs = recs.with_columns(themes.alias("themes"), evidence.alias("theme_evidence"))
-    recs = recs.join(_repeated_themes(recs), on=KEY, how="left").with_columns(
-        pl.col("repeated_themes").fill_null(pl.lit([], dtype=pl.List(pl.String))),
-    ).with_columns(repeated_theme=pl.col("repeated_themes").list.len() > 0)
-
-    recs = recs.with_columns(owner_partner_id=_owner_partner_expr(registry))
+    no_themes = pl.lit([], dtype=pl.List(pl.String))
+    recs = (
+        recs.join(_repeated_themes(recs), on=KEY, how="left")
+        .with_columns(
+            pl.col("repeated_themes", "repeated_for_owner").fill_null(no_themes),
+        )
+        .with_columns(repeated_theme=pl.col("repeated_themes").list.len() > 0)
+    )
     recs = recs.join(_deaths_covered(recs, death_register), on=KEY, how="left")
     empty = pl.lit([], dtype=pl.List(pl.String))
     recs = recs.with_columns(
@@ -280,13 +292,30 @@ def build_recommendations(
 
 
 def _repeated_themes(recs: pl.DataFrame) -> pl.DataFrame:
-    """Per recommendation, its themes already seen in a review published earlier."""
-    pairs = recs.select(*KEY, "published_on", pl.col("themes").alias("theme")).explode("theme").drop_nulls("theme")
+    """Per recommendation, its themes already seen in a review published earlier
+    (``repeated_themes``), and those already given to the same owner (``repeated_for_owner``)."""
+    owner = pl.coalesce("owner_partner_id", pl.col("owner_organisation").str.strip_chars().str.to_lowercase())
+    pairs = (
+        recs.select(*KEY, "published_on", owner.alias("_owner"), pl.col("themes").alias("theme"))
+        .explode("theme")
+        .drop_nulls("theme")
+    )
     first_seen = pairs.group_by("theme").agg(pl.col("published_on").min().alias("_first_seen_on"))
-    return (
-        pairs.join(first_seen, on="theme")
+    first_for_owner = pairs.group_by("_owner", "theme").agg(
+        pl.col("published_on").min().alias("_owner_first_on")
+    )
+    marked = pairs.join(first_seen, on="theme").join(first_for_owner, on=["_owner", "theme"])
+    return marked.group_by(KEY).agg(
+        pl.col("theme")
         .filter(pl.col("_first_seen_on") < pl.col("published_on"))
-        .group_by(KEY).agg(pl.col("theme").unique().sort().alias("repeated_themes"))
+        .unique()
+        .sort()
+        .alias("repeated_themes"),
+        pl.col("theme")
+        .filter(pl.col("_owner_first_on") < pl.col("published_on"))
+        .unique()
+        .sort()
+        .alias("repeated_for_owner"),
     )
 
 

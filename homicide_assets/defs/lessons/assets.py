@@ -121,6 +121,9 @@ def recommendations(
             "overdue": overdue.height,
             "open": int((~frame["status"].is_in(["implemented", "verified", "closed_not_implemented"])).sum()) if frame.height else 0,
             "with_repeated_theme": int(frame["repeated_theme"].sum()) if frame.height else 0,
+            "repeated_for_same_owner": int((frame["repeated_for_owner"].list.len() > 0).sum())
+            if frame.height
+            else 0,
             "status_history_entries": int(frame["status_history"].list.len().sum()) if frame.height else 0,
             "operator_updates": updates.height,
             "without_theme": int((frame["themes"].list.len() == 0).sum()) if frame.height else 0,
