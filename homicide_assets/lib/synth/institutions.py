@@ -130,9 +130,8 @@ class Institutions:
         (the "realistic reuse" that makes a shared officer weak evidence on its own).
         """
         rows = []
-        numbers = self.rng.choice(
-            np.arange(1000, 25000), size=200_000 if self.volume > 5 else 20_000, replace=False
-        )
+        # Collar numbers 1000-99999, each issued once (a permutation, so any volume fits).
+        numbers = self.rng.permutation(np.arange(1000, 100_000))
         used = 0
         for a in (
             geo.districts()
