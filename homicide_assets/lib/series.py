@@ -1,0 +1,1667 @@
+"""Linked series of deaths: pairwise case links with evidence, series, and a backtest.
+
+Pure library code (no Dagster); the assets in ``defs/series`` call :func:`find_series`.
+
+How a link is scored
+--------------------
+Every piece of evidence that two deaths share is weighed as a likelihood ratio, in bits:
+``log2(m / u)``, where ``u`` is the chance that an unrelated death would share it with
+this one (measured on the force's own data) and ``m`` the chance that two deaths of one
+series share it (a judgement, in :class:`SeriesParams`). This is the Fellegi-Sunter
+weighing Splink uses for people, applied to deaths. ``u`` is where the discounting lives:
+
+- shared people, officers, clinicians and places of death: ``u`` is how many other
+  deaths the same person, officer, clinician or institution appears in, over all deaths
+  (an inverse document frequency): a finder in two reports is rare, a busy hospital or a
+  sudden-death officer appears in hundreds and weighs next to nothing;
+- substances, method, location type, victim profile, vulnerabilities: ``u`` is their share
+  of deaths (GHB or nitazenes are rare and weigh a lot; alcohol is common and does not);
+- place: ``u`` is the share of all deaths within that distance of these two (measured
+  around them, so 300 m apart in the city centre weighs less than 300 m apart in a
+  suburb); time: the share of pairs of deaths that close in time.
+
+The bits add up to ``W``; the link ``score`` is the posterior probability
+``1 / (1 + 2 ** -(W + prior_bits))`` with prior odds ``partners_per_death / deaths``: the
+expected number of series partners of a death over the number of deaths it could be
+paired with. A link at or above ``link_threshold`` joins two deaths into a series.
+Excess deaths at one institution or with one clinician, and clusters of deaths in space
+and time, are also tested as groups (a Poisson scan), because no pair of them is
+remarkable alone: see :mod:`homicide_assets.lib.series_scan`.
+
+The backtest replays deaths in date order and scores each link with what was known on
+the date of its later death (entity counts up to that date), to say when each series
+would first have been flagged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+
+import numpy as np
+import polars as pl
+
+from homicide_assets.lib.series_stats import (
+    local_density,
+    project_m,
+    share_within,
+)
+
+#: Series kinds (``series/linked_series.kinds``), outputs.md.
+KINDS = (
+    "shared_person",
+    "shared_place",
+    "shared_substance",
+    "same_method",
+    "similar_victims",
+    "space_time",
+    "shared_officer",
+    "shared_clinician",
+    "shared_institution",
+)
+#: Person roles in ``death_report_persons``, plus the deceased themself.
+PERSON_ROLES = (
+    "deceased",
+    "suspect",
+    "finder",
+    "reporting_person",
+    "last_seen_with",
+    "witness",
+    "associate",
+    "next_of_kin",
+)
+#: Methods that say nothing about how two deaths are alike.
+UNINFORMATIVE_METHODS = ("not_known", "other")
+#: Location types too common to be evidence of a shared kind of place.
+COMMON_LOCATION_TYPES = ("dwelling", "street", "other", "hospital")
+#: Substances too unspecific to be evidence.
+UNINFORMATIVE_SUBSTANCES = ("other",)
+EPOCH = date(1970, 1, 1)
+
+ROLE_WORDS = {
+    "deceased": "the deceased",
+    "suspect": "suspect",
+    "finder": "finder",
+    "reporting_person": "reporting person",
+    "last_seen_with": "last seen with",
+    "witness": "witness",
+    "associate": "associate",
+    "next_of_kin": "next of kin",
+}
+
+
+def _role_pair_m() -> dict[tuple[str, str], float]:
+    """m: how often two deaths of one series share a person in these two roles."""
+    close = ("finder", "reporting_person", "last_seen_with")
+    out: dict[tuple[str, str], float] = {}
+    for a in PERSON_ROLES:
+        for b in PERSON_ROLES:
+            pair = tuple(sorted((a, b)))
+            if a == "deceased" and b == "deceased":
+                continue  # the same person dead twice is a linkage question, not a series
+            if "next_of_kin" in pair:
+                m = 0.03  # families bury more than one member: weak
+            elif "witness" in pair:
+                m = 0.15
+            elif pair == ("suspect", "suspect") or set(pair) == {"deceased", "suspect"}:
+                m = 0.9
+            elif a in close and b in close:
+                m = 0.8 if a == b else 0.6
+            elif "suspect" in pair:
+                m = 0.5
+            else:  # associates, the deceased of one as a close person of another
+                m = 0.4
+            out[pair] = m
+    return out
+
+
+@dataclass(frozen=True)
+class SeriesParams:
+    """Every judgement the method makes, in one place (chosen on seed 1, held on others)."""
+
+    #: expected number of series partners of a death, for the prior odds of a link
+    partners_per_death: float = 0.01
+    #: a link at or above this score joins a series
+    link_threshold: float = 0.5
+    #: links below this score are not written to ``case_links``
+    report_floor: float = 0.05
+    #: m for a shared person, by (sorted) pair of roles
+    role_pair_m: dict[tuple[str, str], float] = field(default_factory=_role_pair_m)
+    #: pseudo-count of other deaths for an entity seen only in the two deaths compared
+    person_pseudo: float = 0.05
+    entity_pseudo: float = 0.5
+    #: m and the most bits one shared entity of each type can give
+    officer_m: float = 0.3
+    officer_max_bits: float = 4.0
+    clinician_m: float = 0.6
+    clinician_max_bits: float = 6.0
+    institution_m: float = 0.6
+    institution_max_bits: float = 6.0
+    person_max_bits: float = 24.0
+    substance_m: float = 0.8
+    method_m: float = 0.6
+    location_type_m: float = 0.5
+    profile_m: float = 0.5
+    #: ages within this many years count as the same age band
+    profile_age_gap: int = 8
+    vulnerability_m: float = 0.4
+    flag_m: float = 0.8  # both domestic abuse related, both gang related
+    #: how far apart and how long apart members of one series are: an equal mixture of
+    #: exponentials at these scales (a drug batch within days and a few km, a Port-like
+    #: series over a year within a few hundred metres, a serial perpetrator over years)
+    place_scales_m: tuple[float, ...] = (200.0, 1_500.0, 5_000.0)
+    time_scales_days: tuple[float, ...] = (10.0, 60.0, 400.0)
+    min_distance_m: float = 50.0
+    min_gap_days: float = 1.0
+    #: candidate pairs: deaths within this distance and gap (space-time proximity) ...
+    candidate_distance_m: float = 1_500.0
+    candidate_gap_days: int = 45
+    #: ... deaths at one place over a longer time ...
+    place_distance_m: float = 400.0
+    place_gap_days: int = 400
+    #: ... and deaths sharing a person or a substance, each paired with the next ``k``
+    entity_rank_window: int = 25
+    #: excess scan (institutions, clinicians): windows up to this long, groups this large
+    excess_max_days: int = 90
+    excess_min_deaths: int = 3
+    #: excess scan: longest run tested, and the false alarms allowed per year of data (the
+    #: p-value threshold is set by Monte Carlo on the data's own entity sizes)
+    excess_max_members: int = 8
+    excess_false_alarms_per_year: float = 0.1
+    excess_simulations: int = 20
+    #: space-time permutation scan within substances, methods, kinds of place and the young
+    scan_radii_m: tuple[float, ...] = (250.0, 1_000.0, 2_500.0, 5_000.0)
+    scan_max_days: int = 100
+    scan_min_deaths: int = 3
+    scan_young_age: int = 25
+    scan_excluded_groups: tuple[str, ...] = (
+        "substance:alcohol",
+        "method:poisoning_drugs",
+        "place:public_open_space",
+    )
+    #: weight (in deaths) of the whole force's geography in a small group's spatial share
+    scan_prior_deaths: float = 20.0
+    scan_permutations: int = 20
+    scan_false_alarms_per_year: float = 0.1
+    seed: int = 0
+    #: naive baseline: same postcode district and method within this many days
+    baseline_gap_days: int = 30
+
+    def with_(self, **kw) -> SeriesParams:
+        return replace(self, **kw)
+
+
+# ----------------------------------------------------------------------------------------
+# 1. One profile per death
+
+
+PROFILE_SCHEMA: dict[str, pl.DataType] = {
+    "death_id": pl.String,
+    "police_report_id": pl.String,
+    "person_key": pl.String,
+    "date_of_death": pl.Date,
+    "day": pl.Int64,
+    "sex": pl.String,
+    "age": pl.Int64,
+    "la_code": pl.String,
+    "classification": pl.String,
+    "has_police_report": pl.Boolean,
+    "lat": pl.Float64,
+    "lon": pl.Float64,
+    "postcode_district": pl.String,
+    "location_type": pl.String,
+    "method": pl.String,
+    "substances": pl.List(pl.String),
+    "domestic": pl.Boolean,
+    "gang": pl.Boolean,
+    "officer_in_case": pl.String,
+    "attending_officers": pl.List(pl.String),
+    "institution": pl.String,
+    "place_of_death_type": pl.String,
+    "clinician": pl.String,
+    "me_concern": pl.Boolean,
+    "vulnerabilities": pl.List(pl.String),
+    "label": pl.String,
+}
+
+
+def _frame(staged: Mapping[str, pl.DataFrame | None], feed: str) -> pl.DataFrame | None:
+    frame = staged.get(feed)
+    if frame is None or frame.is_empty():
+        return None
+    return frame
+
+
+def _col(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Expr:
+    return pl.col(name).cast(dtype) if name in frame.columns else pl.lit(None, dtype).alias(name)
+
+
+def _name_label(forename: pl.Expr, surname: pl.Expr) -> pl.Expr:
+    """``J. Smith`` from a forename and surname as recorded."""
+    initial = forename.str.strip_chars().str.slice(0, 1).str.to_uppercase()
+    sur = surname.str.strip_chars().str.to_titlecase()
+    return (
+        pl.when(initial.is_not_null() & (initial != ""))
+        .then(pl.concat_str([initial, pl.lit(". "), sur]))
+        .otherwise(sur)
+    )
+
+
+def postcode_district(postcode: pl.Expr) -> pl.Expr:
+    """The outward code (``B15`` of ``B15 2TT``)."""
+    return postcode.str.to_uppercase().str.strip_chars().str.split(" ").list.first()
+
+
+def death_profiles(
+    register: pl.DataFrame,
+    person_clusters: pl.DataFrame,
+    staged: Mapping[str, pl.DataFrame | None],
+) -> pl.DataFrame:
+    """One row per death of the register with what series detection compares.
+
+    From ``linkage/death_register`` (date, sex, age, authority, classification), the police
+    report (``staged/death_reports``: place, method, substances, officers), the medical
+    examiner's record (``staged/me_deaths``: place of death, clinician) and local authority
+    contacts of the deceased before the death (``staged/safeguarding_contacts`` through
+    ``linkage/person_clusters``: services and concerns). Deaths with no date are left out.
+    """
+    reg = register.select(
+        "death_id",
+        "police_report_id",
+        "person_key",
+        "date_of_death",
+        "la_code",
+        "sex",
+        pl.col("age_at_death").cast(pl.Int64).alias("age"),
+        pl.col("police_classification").alias("classification"),
+        "source_records",
+        pl.col("known_to_services").fill_null(pl.lit([], pl.List(pl.String))),
+    )
+    reports = _frame(staged, "death_reports")
+    if reports is not None:
+        police = reports.select(
+            pl.col("report_id").alias("police_report_id"),
+            _col(reports, "reported_at", pl.Datetime("us", "Europe/London")).dt.date().alias("_reported_on"),
+            _col(reports, "date_of_death", pl.Date).alias("_report_dod"),
+            _col(reports, "incident_lat", pl.Float64).alias("lat"),
+            _col(reports, "incident_lon", pl.Float64).alias("lon"),
+            pl.coalesce(
+                _col(reports, "incident_postcode", pl.String), _col(reports, "home_postcode", pl.String)
+            ).alias("_postcode"),
+            _col(reports, "location_type", pl.String).alias("location_type"),
+            _col(reports, "method", pl.String).alias("method"),
+            _col(reports, "substances", pl.List(pl.String)).alias("substances"),
+            _col(reports, "domestic_abuse_related", pl.Boolean).alias("domestic"),
+            _col(reports, "gang_related", pl.Boolean).alias("gang"),
+            _col(reports, "officer_in_case", pl.String).alias("officer_in_case"),
+            _col(reports, "attending_officers", pl.List(pl.String)).alias("attending_officers"),
+            _name_label(_col(reports, "forename", pl.String), _col(reports, "surname", pl.String)).alias(
+                "_police_label"
+            ),
+        ).unique("police_report_id", keep="last")
+        reg = reg.join(police, on="police_report_id", how="left")
+    me = _frame(staged, "me_deaths")
+    if me is not None:
+        me_rows = me.select(
+            "record_key",
+            _col(me, "place_of_death_org", pl.String).alias("institution"),
+            _col(me, "place_of_death_type", pl.String).alias("place_of_death_type"),
+            _col(me, "attending_clinician_ref", pl.String).alias("clinician"),
+            _col(me, "me_concern", pl.Boolean).alias("me_concern"),
+            _col(me, "home_postcode", pl.String).alias("_me_postcode"),
+            _name_label(_col(me, "forename", pl.String), _col(me, "surname", pl.String)).alias("_me_label"),
+        )
+        me_per_death = (
+            reg.select("death_id", pl.col("source_records").alias("record_key"))
+            .explode("record_key")
+            .join(me_rows, on="record_key", how="inner")
+            .sort("record_key")
+            .unique("death_id", keep="first")
+            .drop("record_key")
+        )
+        reg = reg.join(me_per_death, on="death_id", how="left")
+    contacts = _frame(staged, "safeguarding_contacts")
+    if contacts is not None and not person_clusters.is_empty():
+        concerns = (
+            contacts.select(
+                "record_key",
+                _col(contacts, "service", pl.String).alias("service"),
+                _col(contacts, "concerns", pl.List(pl.String)).alias("concerns"),
+                _col(contacts, "first_contact_date", pl.Date).alias("first_contact_date"),
+            )
+            .join(person_clusters.select("record_key", "person_key"), on="record_key", how="inner")
+            .join(
+                reg.select("person_key", pl.col("date_of_death").alias("_dod")).drop_nulls("person_key"),
+                on="person_key",
+                how="inner",
+            )
+            .filter(
+                pl.col("first_contact_date").is_null()
+                | pl.col("_dod").is_null()
+                | (pl.col("first_contact_date") <= pl.col("_dod"))
+            )
+            .group_by("person_key")
+            .agg(
+                pl.col("concerns")
+                .list.explode(keep_nulls=False, empty_as_null=False)
+                .drop_nulls()
+                .unique()
+                .sort()
+                .alias("_concerns")
+            )
+        )
+        reg = reg.join(concerns, on="person_key", how="left")
+    out = reg.with_columns(
+        date_of_death=pl.coalesce(
+            pl.col("date_of_death"),
+            *[pl.col(c) for c in ("_report_dod", "_reported_on") if c in reg.columns],
+        ),
+        has_police_report=(pl.col("lat").is_not_null() if "lat" in reg.columns else pl.lit(False))
+        | pl.col("police_report_id").is_not_null(),
+        postcode_district=postcode_district(
+            pl.coalesce(
+                *[pl.col(c) for c in ("_postcode", "_me_postcode") if c in reg.columns],
+                pl.lit(None, pl.String),
+            )
+        ),
+        vulnerabilities=pl.concat_list(
+            pl.col("known_to_services"),
+            pl.col("_concerns").fill_null(pl.lit([], pl.List(pl.String)))
+            if "_concerns" in reg.columns
+            else pl.lit([], pl.List(pl.String)),
+        )
+        .list.unique()
+        .list.sort(),
+        label=pl.coalesce(
+            *[pl.col(c) for c in ("_police_label", "_me_label") if c in reg.columns], pl.lit(None, pl.String)
+        ),
+    ).filter(pl.col("date_of_death").is_not_null())
+    out = out.with_columns(day=(pl.col("date_of_death") - pl.lit(EPOCH)).dt.total_days().cast(pl.Int64))
+    cols = []
+    for name, dtype in PROFILE_SCHEMA.items():
+        cols.append(pl.col(name).cast(dtype) if name in out.columns else pl.lit(None, dtype).alias(name))
+    profiles = out.select(cols).with_columns(
+        pl.col("substances").fill_null(pl.lit([], pl.List(pl.String))),
+        pl.col("attending_officers").fill_null(pl.lit([], pl.List(pl.String))),
+        pl.col("has_police_report").fill_null(False),
+    )
+    return profiles.sort(["day", "death_id"]).with_row_index("idx").with_columns(pl.col("idx").cast(pl.Int64))
+
+
+# ----------------------------------------------------------------------------------------
+# 2. What deaths share: people, officers, clinicians, institutions, substances
+
+ENTITY_SCHEMA = {
+    "idx": pl.Int64,
+    "day": pl.Int64,
+    "etype": pl.String,
+    "entity": pl.String,
+    "role": pl.String,
+    "label": pl.String,
+}
+
+
+def death_entities(
+    profiles: pl.DataFrame,
+    person_clusters: pl.DataFrame,
+    staged: Mapping[str, pl.DataFrame | None],
+) -> pl.DataFrame:
+    """Long table: each death (``idx``) and each person, officer, clinician, institution and
+    substance recorded against it, with the role and a display label.
+
+    People are identified by ``person_key`` from linkage, so name variants of one finder are
+    one entity; the deceased is the ``deceased`` role, so the suspect of one death being the
+    victim of another is a shared person.
+    """
+    parts = [pl.DataFrame(schema=ENTITY_SCHEMA)]
+    base = profiles.select("idx", "day")
+    parts.append(
+        profiles.filter(pl.col("person_key").is_not_null()).select(
+            "idx",
+            "day",
+            pl.lit("person").alias("etype"),
+            pl.col("person_key").alias("entity"),
+            pl.lit("deceased").alias("role"),
+            pl.col("label"),
+        )
+    )
+    persons = _frame(staged, "death_report_persons")
+    if persons is not None and not person_clusters.is_empty():
+        rows = (
+            persons.select(
+                "record_key",
+                pl.col("report_id").alias("police_report_id"),
+                pl.col("role").cast(pl.String),
+                _name_label(_col(persons, "forename", pl.String), _col(persons, "surname", pl.String)).alias(
+                    "label"
+                ),
+            )
+            .join(person_clusters.select("record_key", "person_key"), on="record_key", how="inner")
+            .join(
+                profiles.select("idx", "day", "police_report_id").drop_nulls("police_report_id"),
+                on="police_report_id",
+                how="inner",
+            )
+        )
+        parts.append(
+            rows.select(
+                "idx",
+                "day",
+                pl.lit("person").alias("etype"),
+                pl.col("person_key").alias("entity"),
+                "role",
+                "label",
+            )
+        )
+    parts.append(
+        profiles.filter(pl.col("officer_in_case").is_not_null()).select(
+            "idx",
+            "day",
+            pl.lit("officer").alias("etype"),
+            pl.col("officer_in_case").alias("entity"),
+            pl.lit("officer_in_case").alias("role"),
+            pl.col("officer_in_case").alias("label"),
+        )
+    )
+    parts.append(
+        profiles.select("idx", "day", pl.col("attending_officers").alias("entity"))
+        .explode("entity")
+        .drop_nulls("entity")
+        .select(
+            "idx",
+            "day",
+            pl.lit("officer").alias("etype"),
+            "entity",
+            pl.lit("attending").alias("role"),
+            pl.col("entity").alias("label"),
+        )
+    )
+    parts.append(
+        profiles.filter(pl.col("clinician").is_not_null()).select(
+            "idx",
+            "day",
+            pl.lit("clinician").alias("etype"),
+            pl.col("clinician").alias("entity"),
+            pl.lit("attending_clinician").alias("role"),
+            pl.col("clinician").alias("label"),
+        )
+    )
+    parts.append(
+        profiles.filter(pl.col("institution").is_not_null()).select(
+            "idx",
+            "day",
+            pl.lit("institution").alias("etype"),
+            pl.col("institution").alias("entity"),
+            pl.col("place_of_death_type").fill_null("place").alias("role"),
+            pl.col("institution").alias("label"),
+        )
+    )
+    parts.append(
+        profiles.select("idx", "day", pl.col("substances").alias("entity"))
+        .explode("entity")
+        .drop_nulls("entity")
+        .filter(~pl.col("entity").is_in(UNINFORMATIVE_SUBSTANCES))
+        .select(
+            "idx",
+            "day",
+            pl.lit("substance").alias("etype"),
+            "entity",
+            pl.lit("present").alias("role"),
+            pl.col("entity").alias("label"),
+        )
+    )
+    del base
+    ent = pl.concat([p.select(list(ENTITY_SCHEMA)).cast(ENTITY_SCHEMA) for p in parts])
+    # One row per death, entity and role (an officer both attending and in the case counts once per role).
+    ent = ent.unique(["idx", "etype", "entity", "role"], keep="first")
+    # Deaths with the entity, in total and up to each death's date (for the backtest).
+    ent = ent.with_columns(n_deaths=pl.col("idx").n_unique().over("etype", "entity").cast(pl.Int64))
+    first = ent.sort("day", "idx").unique(["etype", "entity", "idx"], keep="first", maintain_order=True)
+    first = first.with_columns(n_upto=pl.int_range(1, pl.len() + 1).over("etype", "entity").cast(pl.Int64))
+    # ties on the same day count together
+    first = first.with_columns(n_upto=pl.col("n_upto").max().over("etype", "entity", "day"))
+    return ent.join(
+        first.select("etype", "entity", "idx", "n_upto"), on=["etype", "entity", "idx"], how="left"
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# 3. The background: how common everything is
+
+
+@dataclass
+class Background:
+    """How many deaths have each attribute, counted on the data being searched.
+
+    Shares used as ``u`` leave the two deaths compared out of the count ("how many *other*
+    deaths have GHB"), so a series does not make its own signature look common.
+    """
+
+    n_deaths: int
+    n_police: int
+    n_me: int
+    first_day: int
+    span_days: float
+    method_count: dict[str, int]
+    substance_count: dict[str, int]
+    substance_by_method_count: dict[tuple[str, str], int]
+    location_count: dict[str, int]
+    vulnerability_count: dict[str, int]
+    vulnerability_by_method_count: dict[tuple[str, str], int]
+    domestic_count: int
+    gang_count: int
+    #: per (method or None for all, sex), cumulative counts of ages 0..120 of police-reported
+    #: deaths, for age-band shares (within the method when two deaths share it)
+    age_cum: dict[tuple[str | None, str], np.ndarray]
+    #: deaths per institution and per (institution, clinician) in medical examiner data
+    institution_count: dict[str, int]
+    institution_clinician_count: dict[tuple[str, str], int]
+    density: np.ndarray  # (n_deaths, radii) neighbour counts; NaN rows without coordinates
+    n_geo: int
+    prior_bits: float
+
+    @property
+    def years(self) -> float:
+        return self.span_days / 365.25
+
+    def share(self, count: int | float, population: int | float) -> float:
+        """Share of the *other* deaths with an attribute both compared deaths have."""
+        return other_share(count, population)
+
+    def profile_share(
+        self, sex: np.ndarray, age_lo: np.ndarray, age_hi: np.ndarray, method: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Share of other deaths of this sex with an age in ``[age_lo, age_hi]``, among the
+        deaths by ``method`` where given (None: among all police-reported deaths)."""
+        out = np.ones(len(sex))
+        method = np.full(len(sex), None, dtype=object) if method is None else method
+        for (mth, s), cum in self.age_cum.items():
+            m = (sex == s) & np.array([x == mth for x in method], dtype=bool)
+            if not m.any():
+                continue
+            total = sum(int(c[-1]) for (mm, _), c in self.age_cum.items() if mm == mth) or 1
+            lo = np.clip(age_lo[m], 0, 120).astype(int)
+            hi = np.clip(age_hi[m], 0, 120).astype(int)
+            n = cum[hi] - np.where(lo > 0, cum[np.maximum(lo - 1, 0)], 0)
+            out[m] = (np.maximum(n - 2, 0) + 0.5) / total
+        return out
+
+
+def other_share(count, population, pseudo: float = 0.5):
+    """``(count - 2 + pseudo) / population``: the share of other deaths with the attribute."""
+    return (np.maximum(np.asarray(count, dtype=float) - 2, 0) + pseudo) / max(float(population), 1.0)
+
+
+def _counts(values: pl.Series) -> dict[str, int]:
+    counts = values.drop_nulls().value_counts()
+    return {r[0]: int(r[1]) for r in counts.iter_rows()}
+
+
+def measure_background(profiles: pl.DataFrame, params: SeriesParams) -> Background:
+    """How common each attribute is among the deaths being searched (the ``u`` of every item)."""
+    police = profiles.filter(pl.col("has_police_report"))
+    n = max(profiles.height, 1)
+    days = profiles["day"]
+    first_day = int(days.min()) if profiles.height else 0
+    span = float(max(int(days.max()) - first_day + 1, 30)) if profiles.height else 365.0
+    by_method = (
+        police.select("method", pl.col("substances").list.unique())
+        .explode("substances")
+        .drop_nulls()
+        .group_by("method", "substances")
+        .len()
+    )
+    age_cum: dict[tuple[str | None, str], np.ndarray] = {}
+    aged = police.filter(pl.col("sex").is_in(["m", "f"]) & pl.col("age").is_not_null())
+    for s in ("m", "f"):
+        ages = aged.filter(pl.col("sex") == s)["age"].clip(0, 120).to_numpy()
+        age_cum[(None, s)] = np.cumsum(np.bincount(ages.astype(int), minlength=121))
+    for (mth, s), grp in aged.filter(pl.col("method").is_not_null()).group_by("method", "sex"):
+        age_cum[(mth, s)] = np.cumsum(
+            np.bincount(grp["age"].clip(0, 120).to_numpy().astype(int), minlength=121)
+        )
+    vulnerable = police.select("method", pl.col("vulnerabilities").list.unique()).explode("vulnerabilities")
+    vul_by_method = vulnerable.drop_nulls().group_by("method", "vulnerabilities").len()
+    me = profiles.filter(pl.col("institution").is_not_null())
+    combo = me.filter(pl.col("clinician").is_not_null()).group_by("institution", "clinician").len()
+    has_geo = profiles["lat"].is_not_null() & profiles["lon"].is_not_null()
+    geo_idx = np.flatnonzero(has_geo.to_numpy())
+    density = np.full((profiles.height, 9), np.nan)
+    if len(geo_idx):
+        pts = project_m(profiles["lat"].to_numpy()[geo_idx], profiles["lon"].to_numpy()[geo_idx])
+        density[geo_idx] = local_density(pts)
+    return Background(
+        n_deaths=n,
+        n_police=max(police.height, 1),
+        n_me=max(int((profiles["clinician"].is_not_null() | profiles["institution"].is_not_null()).sum()), 1),
+        first_day=first_day,
+        span_days=span,
+        method_count=_counts(police["method"]),
+        substance_count=_counts(police["substances"].list.unique().explode()),
+        substance_by_method_count={(r[0], r[1]): int(r[2]) for r in by_method.iter_rows()},
+        location_count=_counts(police["location_type"]),
+        vulnerability_count=_counts(vulnerable["vulnerabilities"]),
+        vulnerability_by_method_count={(r[0], r[1]): int(r[2]) for r in vul_by_method.iter_rows()},
+        institution_count=_counts(me["institution"]),
+        institution_clinician_count={(r[0], r[1]): int(r[2]) for r in combo.iter_rows()},
+        domestic_count=int(police["domestic"].fill_null(False).sum()),
+        gang_count=int(police["gang"].fill_null(False).sum()),
+        age_cum=age_cum,
+        density=density,
+        n_geo=len(geo_idx),
+        prior_bits=math.log2(params.partners_per_death / n),
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# 4. Candidate pairs
+
+PAIR_SCHEMA = {"a": pl.Int64, "b": pl.Int64}
+
+
+def _entity_pairs(entities: pl.DataFrame, k: int) -> pl.DataFrame:
+    """Each death paired with the next ``k`` deaths sharing an entity (one entity table)."""
+    per = (
+        entities.select("etype", "entity", "idx", "day")
+        .unique(["etype", "entity", "idx"])
+        .sort("etype", "entity", "day", "idx")
+    )
+    per = per.with_columns(pl.int_range(pl.len()).over("etype", "entity").alias("_r"))
+    out = []
+    for step in range(1, k + 1):
+        shifted = per.with_columns(pl.col("idx").shift(-step).over("etype", "entity").alias("_other"))
+        got = shifted.filter(pl.col("_other").is_not_null()).select(
+            pl.col("idx").alias("a"), pl.col("_other").alias("b")
+        )
+        if got.is_empty():
+            break
+        out.append(got)
+    if not out:
+        return pl.DataFrame(schema=PAIR_SCHEMA)
+    return pl.concat(out).cast(PAIR_SCHEMA)
+
+
+def _space_time_pairs(profiles: pl.DataFrame, distance_m: float, gap_days: int) -> pl.DataFrame:
+    """Pairs of deaths with coordinates within ``distance_m`` and ``gap_days`` of each other."""
+    from scipy.spatial import cKDTree
+
+    geo = profiles.filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null()).select(
+        "idx", "day", "lat", "lon"
+    )
+    if geo.height < 2:
+        return pl.DataFrame(schema=PAIR_SCHEMA)
+    idx = geo["idx"].to_numpy()
+    day = geo["day"].to_numpy()
+    pts = project_m(geo["lat"].to_numpy(), geo["lon"].to_numpy())
+    # time blocks of gap_days: compare each block with itself and the next
+    block = (day - day.min()) // max(gap_days, 1)
+    out_a, out_b = [], []
+    for bl in np.unique(block):
+        sel = np.flatnonzero((block == bl) | (block == bl + 1))
+        if len(sel) < 2:
+            continue
+        pairs = cKDTree(pts[sel]).query_pairs(distance_m, output_type="ndarray")
+        if not len(pairs):
+            continue
+        i, j = sel[pairs[:, 0]], sel[pairs[:, 1]]
+        keep = (np.abs(day[i] - day[j]) <= gap_days) & ((block[i] == bl) | (block[j] == bl))
+        out_a.append(idx[i[keep]])
+        out_b.append(idx[j[keep]])
+    if not out_a:
+        return pl.DataFrame(schema=PAIR_SCHEMA)
+    return pl.DataFrame({"a": np.concatenate(out_a), "b": np.concatenate(out_b)}).cast(PAIR_SCHEMA)
+
+
+def candidate_pairs(
+    profiles: pl.DataFrame, entities: pl.DataFrame, bg: Background, params: SeriesParams
+) -> pl.DataFrame:
+    """Pairs worth scoring: deaths sharing a person or a substance (each death paired with the
+    next ``entity_rank_window`` deaths sharing it), deaths close in space and time
+    (``candidate_distance_m`` and ``candidate_gap_days``), and deaths at one place
+    (``place_distance_m``) within ``place_gap_days``.
+
+    Busy officers, clinicians and institutions never make a pair by themselves (they are
+    weighed on pairs found otherwise; excesses at one institution or with one clinician
+    are found by :func:`homicide_assets.lib.series_scan.excess_groups`), which keeps the work
+    near linear in the number of deaths.
+    """
+    seeds = entities.filter(pl.col("etype").is_in(["person", "substance"]))
+    parts = [
+        _entity_pairs(seeds, params.entity_rank_window),
+        _space_time_pairs(profiles, params.candidate_distance_m, params.candidate_gap_days),
+        _space_time_pairs(profiles, params.place_distance_m, params.place_gap_days),
+    ]
+    pairs = pl.concat(parts)
+    pairs = (
+        pairs.filter(pl.col("a") != pl.col("b"))
+        .select(pl.min_horizontal("a", "b").alias("a"), pl.max_horizontal("a", "b").alias("b"))
+        .unique()
+    )
+    return pairs.sort("a", "b")
+
+
+# ----------------------------------------------------------------------------------------
+# 5. Scoring
+
+
+def _bits(m, u) -> np.ndarray:
+    return np.log2(
+        np.maximum(np.asarray(m, dtype=float), 1e-12) / np.maximum(np.asarray(u, dtype=float), 1e-12)
+    )
+
+
+def _pct(share: float) -> str:
+    if share >= 0.095:
+        return f"{share:.0%}"
+    if share >= 0.0095:
+        return f"{share:.1%}"
+    return f"{share:.2%}"
+
+
+def _fmt_distance(d: float) -> str:
+    return f"{d:,.0f} m" if d < 1_000 else f"{d / 1000:.1f} km"
+
+
+def _words(value: str | None) -> str:
+    return (value or "").replace("_", " ")
+
+
+def shared_entities(
+    pairs: pl.DataFrame, entities: pl.DataFrame, bg: Background, params: SeriesParams
+) -> pl.DataFrame:
+    """Entities both deaths of each pair have (one row per pair, entity and role pair), with
+    their weight in bits now (``bits``) and as known on the later death's date (``bits_then``)."""
+    ent = entities.select("idx", "etype", "entity", "role", "label", "n_deaths", "n_upto", "day")
+    left = pairs.join(ent.rename({"idx": "a", "role": "role_a", "label": "label_a", "day": "day_a"}), on="a")
+    both = left.join(
+        ent.select(
+            "idx",
+            "etype",
+            "entity",
+            pl.col("role").alias("role_b"),
+            pl.col("label").alias("label_b"),
+            pl.col("n_upto").alias("n_upto_b"),
+            pl.col("day").alias("day_b"),
+        ).rename({"idx": "b"}),
+        on=["b", "etype", "entity"],
+    ).filter(pl.col("etype") != "substance")
+    if both.is_empty():
+        return both.with_columns(
+            bits=pl.lit(None, pl.Float64), bits_then=pl.lit(None, pl.Float64), text=pl.lit(None, pl.String)
+        )
+    role_m = {f"{a}|{b}": m for (a, b), m in params.role_pair_m.items()}
+    both = both.with_columns(
+        _roles=pl.concat_str(
+            [pl.min_horizontal("role_a", "role_b"), pl.lit("|"), pl.max_horizontal("role_a", "role_b")]
+        ),
+        _later_upto=pl.max_horizontal("n_upto", "n_upto_b"),
+        _later_day=pl.max_horizontal("day_a", "day_b"),
+    )
+    m = (
+        pl.when(pl.col("etype") == "person")
+        .then(pl.col("_roles").replace_strict(role_m, default=0.0, return_dtype=pl.Float64))
+        .when(pl.col("etype") == "officer")
+        .then(params.officer_m)
+        .when(pl.col("etype") == "clinician")
+        .then(params.clinician_m)
+        .otherwise(params.institution_m)
+    )
+    population = (
+        pl.when(pl.col("etype").is_in(["person", "officer"]))
+        .then(float(bg.n_police))
+        .when(pl.col("etype") == "clinician")
+        .then(float(bg.n_me))
+        .otherwise(float(bg.n_me))
+    )
+    pseudo = pl.when(pl.col("etype") == "person").then(params.person_pseudo).otherwise(params.entity_pseudo)
+    cap = (
+        pl.when(pl.col("etype") == "person")
+        .then(params.person_max_bits)
+        .when(pl.col("etype") == "officer")
+        .then(params.officer_max_bits)
+        .when(pl.col("etype") == "clinician")
+        .then(params.clinician_max_bits)
+        .otherwise(params.institution_max_bits)
+    )
+    elapsed = (pl.col("_later_day") - bg.first_day + 1).clip(lower_bound=30).cast(pl.Float64)
+    u_now = ((pl.col("n_deaths") - 2).clip(lower_bound=0) + pseudo) / population
+    # As known then: the entity's count up to the later death, as a rate over the whole span.
+    u_then = (
+        (pl.col("_later_upto") - 2).clip(lower_bound=0) * (bg.span_days / elapsed) + pseudo
+    ) / population
+    both = both.with_columns(
+        bits=pl.min_horizontal((m / u_now).log(2), cap).clip(lower_bound=0.0),
+        bits_then=pl.min_horizontal((m / u_then).log(2), cap).clip(lower_bound=0.0),
+        _m=m,
+    ).filter(pl.col("_m") > 0)
+    # one row per pair and entity: the role pair that weighs most
+    both = both.sort("bits", descending=True).unique(["a", "b", "etype", "entity"], keep="first")
+    n_text = pl.col("n_deaths").cast(pl.String)
+    text = (
+        pl.when((pl.col("etype") == "person") & (pl.col("role_a") == pl.col("role_b")))
+        .then(
+            pl.concat_str(
+                [
+                    pl.lit("same "),
+                    pl.col("role_a").replace(ROLE_WORDS),
+                    pl.lit(": "),
+                    pl.col("label_a").fill_null("unnamed"),
+                    pl.when(pl.col("label_a") != pl.col("label_b"))
+                    .then(pl.concat_str([pl.lit(" / "), pl.col("label_b")]))
+                    .otherwise(pl.lit("")),
+                    pl.lit(" ("),
+                    n_text,
+                    pl.lit(" reports)"),
+                ]
+            )
+        )
+        .when(pl.col("etype") == "person")
+        .then(
+            pl.concat_str(
+                [
+                    pl.lit("same person: "),
+                    pl.col("role_a").replace(ROLE_WORDS),
+                    pl.lit(" in one ("),
+                    pl.col("label_a").fill_null("unnamed"),
+                    pl.lit("), "),
+                    pl.col("role_b").replace(ROLE_WORDS),
+                    pl.lit(" in the other ("),
+                    pl.col("label_b").fill_null("unnamed"),
+                    pl.lit(")"),
+                ]
+            )
+        )
+        .when(pl.col("etype") == "officer")
+        .then(
+            pl.concat_str(
+                [
+                    pl.lit("same officer: collar "),
+                    pl.col("entity"),
+                    pl.lit(" (attended or in the case of "),
+                    n_text,
+                    pl.lit(" deaths in all)"),
+                ]
+            )
+        )
+        .when(pl.col("etype") == "clinician")
+        .then(
+            pl.concat_str(
+                [
+                    pl.lit("same attending clinician: "),
+                    pl.col("entity"),
+                    pl.lit(" ("),
+                    n_text,
+                    pl.lit(" deaths in all)"),
+                ]
+            )
+        )
+        .otherwise(
+            pl.concat_str(
+                [
+                    pl.lit("same place of death: "),
+                    pl.col("entity"),
+                    pl.lit(" ("),
+                    pl.col("role_a").str.replace_all("_", " "),
+                    pl.lit(", "),
+                    n_text,
+                    pl.lit(" deaths in all)"),
+                ]
+            )
+        )
+    )
+    return both.with_columns(text=text).select(
+        "a", "b", "etype", "entity", "role_a", "role_b", "bits", "bits_then", "text", "n_deaths"
+    )
+
+
+def mixture_cdf(x: np.ndarray, scales: tuple[float, ...]) -> np.ndarray:
+    """P(X <= x) for an equal mixture of exponentials with these scales."""
+    x = np.asarray(x, dtype=float)
+    return np.mean([1 - np.exp(-x / s) for s in scales], axis=0)
+
+
+SUBSTANCE_WORDS = {
+    "ghb": "GHB",
+    "crack": "crack cocaine",
+    "benzodiazepine": "benzodiazepines",
+    "nitazene": "nitazenes",
+    "spice": "spice (synthetic cannabinoids)",
+}
+
+SCORED_SCHEMA = {
+    "a": pl.Int64,
+    "b": pl.Int64,
+    "score": pl.Float64,
+    "score_then": pl.Float64,
+    "weight": pl.Float64,
+    "kinds": pl.List(pl.String),
+    "evidence": pl.List(pl.String),
+    "evidence_bits": pl.List(pl.Float64),
+    "days_apart": pl.Int64,
+    "metres_apart": pl.Float64,
+}
+
+
+def score_pairs(
+    pairs: pl.DataFrame, profiles: pl.DataFrame, entities: pl.DataFrame, bg: Background, params: SeriesParams
+) -> pl.DataFrame:
+    """Weigh every item of evidence for each candidate pair.
+
+    Returns the pairs scoring at least ``report_floor`` with ``bits_<item>`` per item,
+    ``weight`` (total bits), ``score`` (posterior with today's knowledge), ``score_then``
+    (entity counts as known on the later death's date, for the backtest), ``kinds`` and
+    ``evidence`` (plain-language reasons, strongest first).
+    """
+    if pairs.is_empty():
+        return pl.DataFrame(schema=SCORED_SCHEMA)
+    p = profiles
+    a = pairs["a"].to_numpy()
+    b = pairs["b"].to_numpy()
+    n = len(a)
+
+    def arr(name):
+        return p[name].to_numpy(allow_copy=True)
+
+    day = arr("day")
+    gap = np.abs(day[b] - day[a]).astype(float)
+    items: dict[str, np.ndarray] = {}
+
+    # time: the share of pairs of deaths this close in time, against series members' gaps
+    g = np.maximum(gap, params.min_gap_days)
+    u_t = np.minimum(1.0, 2 * g / bg.span_days)
+    items["time"] = np.clip(_bits(mixture_cdf(g, params.time_scales_days), u_t), -2.0, None)
+
+    # place: the share of deaths this close to these two, against series members' distances
+    lat, lon = arr("lat").astype(float), arr("lon").astype(float)
+    has = np.isfinite(lat[a]) & np.isfinite(lat[b])
+    dist = np.full(n, np.nan)
+    space_bits = np.zeros(n)
+    if has.any():
+        from homicide_assets.lib.geography import haversine_m
+
+        dist[has] = haversine_m(lat[a][has], lon[a][has], lat[b][has], lon[b][has])
+        d = np.maximum(dist[has], params.min_distance_m)
+        u_s = 0.5 * (
+            share_within(bg.density[a][has], d, bg.n_geo) + share_within(bg.density[b][has], d, bg.n_geo)
+        )
+        space_bits[has] = np.clip(_bits(mixture_cdf(d, params.place_scales_m), u_s), -2.0, None)
+    items["place"] = space_bits
+
+    # method
+    method = arr("method")
+    same_method = (method[a] == method[b]) & np.array(
+        [x is not None and x not in UNINFORMATIVE_METHODS for x in method[a]]
+    )
+    count_m = np.array(
+        [bg.method_count.get(x, bg.n_police) if s else bg.n_police for x, s in zip(method[a], same_method)]
+    )
+    items["method"] = np.where(
+        same_method, np.clip(_bits(params.method_m, other_share(count_m, bg.n_police)), 0, None), 0.0
+    )
+
+    # location type
+    loc = arr("location_type")
+    same_loc = (loc[a] == loc[b]) & np.array(
+        [x is not None and x not in COMMON_LOCATION_TYPES for x in loc[a]]
+    )
+    count_l = np.array(
+        [bg.location_count.get(x, bg.n_police) if s else bg.n_police for x, s in zip(loc[a], same_loc)]
+    )
+    items["location_type"] = np.where(
+        same_loc, np.clip(_bits(params.location_type_m, other_share(count_l, bg.n_police)), 0, None), 0.0
+    )
+
+    # domestic abuse, gang related
+    dom = np.array([bool(x) for x in arr("domestic")])
+    gang = np.array([bool(x) for x in arr("gang")])
+    items["domestic"] = np.where(
+        dom[a] & dom[b],
+        np.clip(_bits(params.flag_m, other_share(bg.domestic_count, bg.n_police)), 0, None),
+        0.0,
+    )
+    items["gang"] = np.where(
+        gang[a] & gang[b],
+        np.clip(_bits(params.flag_m, other_share(bg.gang_count, bg.n_police)), 0, None),
+        0.0,
+    )
+
+    # victim profile: same sex, ages within profile_age_gap
+    sex = arr("sex")
+    age = p["age"].fill_null(-1).to_numpy()
+    prof_ok = (
+        (sex[a] == sex[b])
+        & np.isin(sex[a], ["m", "f"])
+        & (age[a] >= 0)
+        & (age[b] >= 0)
+        & (np.abs(age[a] - age[b]) <= params.profile_age_gap)
+    )
+    lo = np.minimum(age[a], age[b]) - (params.profile_age_gap - np.abs(age[a] - age[b])) // 2
+    hi = lo + params.profile_age_gap
+    # ages are compared among deaths by the same method when both share one (young men are
+    # common among stabbings, rare among sudden deaths)
+    profile_method = np.where(same_method, method[a], None).astype(object)
+    items["profile"] = np.where(
+        prof_ok,
+        np.clip(_bits(params.profile_m, bg.profile_share(sex[a], lo, hi, profile_method)), 0, None),
+        0.0,
+    )
+
+    # substances (conditional on the method when both share it) and vulnerabilities
+    frame = pl.DataFrame(
+        {"_row": np.arange(n), "a": a, "b": b, "_same_method": same_method, "_method": method[a]},
+        schema_overrides={"_method": pl.String},
+    )
+    lists = p.select("substances", "vulnerabilities")
+    frame = frame.with_columns(
+        _sa=lists["substances"].gather(a),
+        _sb=lists["substances"].gather(b),
+        _va=lists["vulnerabilities"].gather(a),
+        _vb=lists["vulnerabilities"].gather(b),
+    )
+    sub_rows = (
+        frame.select("_row", "_same_method", "_method", pl.col("_sa").list.set_intersection("_sb").alias("s"))
+        .explode("s")
+        .drop_nulls("s")
+        .filter(~pl.col("s").is_in(UNINFORMATIVE_SUBSTANCES))
+    )
+    sub_bits = np.zeros(n)
+    sub_text: list[str | None] = [None] * n
+    if sub_rows.height:
+        mth, subs_, sm = (
+            sub_rows["_method"].to_list(),
+            sub_rows["s"].to_list(),
+            sub_rows["_same_method"].to_list(),
+        )
+        u = np.array(
+            [
+                other_share(bg.substance_by_method_count.get((m_, s_), 0), bg.method_count.get(m_, 1))
+                if same
+                else other_share(bg.substance_count.get(s_, 0), bg.n_police)
+                for m_, s_, same in zip(mth, subs_, sm)
+            ]
+        )
+        share_all = np.array([bg.substance_count.get(s_, 0) / bg.n_police for s_ in subs_])
+        sub_rows = sub_rows.with_columns(
+            bits=pl.Series(np.clip(_bits(params.substance_m, u), 0, None)), share=pl.Series(share_all)
+        )
+        agg = (
+            sub_rows.sort("_row", "bits", descending=[False, True])
+            .group_by("_row", maintain_order=True)
+            .agg(
+                (pl.col("bits").first() + 0.25 * pl.col("bits").slice(1).sum()).alias("bits"),
+                pl.col("s"),
+                pl.col("share"),
+                pl.col("bits").alias("each"),
+            )
+        )
+        for r, bits, names, shares, each in agg.iter_rows():
+            sub_bits[r] = bits
+            sub_text[r] = (
+                "; ".join(
+                    f"both {SUBSTANCE_WORDS.get(nm, nm)} (in {_pct(sh)} of police death reports)"
+                    for nm, sh, e in zip(names, shares, each)
+                    if e >= 1.0
+                )[:300]
+                or None
+            )
+    items["substance"] = sub_bits
+
+    vul_rows = (
+        frame.select("_row", "_same_method", "_method", pl.col("_va").list.set_intersection("_vb").alias("v"))
+        .explode("v")
+        .drop_nulls("v")
+    )
+    vul_bits = np.zeros(n)
+    vul_text: list[str | None] = [None] * n
+    if vul_rows.height:
+        # among deaths by the same method when both share one (substance misuse is common
+        # among drug deaths)
+        u = np.array(
+            [
+                other_share(bg.vulnerability_by_method_count.get((m_, v), 0), bg.method_count.get(m_, 1))
+                if same
+                else other_share(bg.vulnerability_count.get(v, 0), bg.n_police)
+                for m_, v, same in zip(
+                    vul_rows["_method"].to_list(), vul_rows["v"].to_list(), vul_rows["_same_method"].to_list()
+                )
+            ]
+        )
+        vul_rows = vul_rows.with_columns(bits=pl.Series(np.clip(_bits(params.vulnerability_m, u), 0, None)))
+        agg = (
+            vul_rows.sort("_row", "bits", descending=[False, True])
+            .group_by("_row", maintain_order=True)
+            .agg(pl.col("bits").first(), pl.col("v").str.replace_all("_", " ").alias("names"))
+        )
+        for r, bits, names in agg.iter_rows():
+            vul_bits[r] = bits
+            vul_text[r] = "both known to services (" + ", ".join(names[:3]) + ")"
+    items["vulnerability"] = vul_bits
+
+    # people, officers, clinicians, institutions
+    shared = shared_entities(pairs, entities, bg, params)
+    etypes = ("person", "officer", "clinician", "institution")
+    ent_bits = {t: np.zeros(n) for t in etypes}
+    ent_then = {t: np.zeros(n) for t in etypes}
+    ent_text: list[list[tuple[float, str]]] = [[] for _ in range(n)]
+    if shared.height:
+        keyed = shared.join(frame.select("_row", "a", "b"), on=["a", "b"])
+        for etype in etypes:
+            sub = keyed.filter(pl.col("etype") == etype)
+            if sub.is_empty():
+                continue
+            # the strongest entity counts fully, the next at half (two officers of one shift
+            # are not independent evidence), the rest not at all
+            agg = (
+                sub.group_by("_row")
+                .agg(
+                    pl.col("bits").sort(descending=True).head(2).alias("b"),
+                    pl.col("bits_then").sort(descending=True).head(2).alias("t"),
+                )
+                .with_columns(
+                    (
+                        pl.col("b").list.get(0) + 0.5 * pl.col("b").list.get(1, null_on_oob=True).fill_null(0)
+                    ).alias("b"),
+                    (
+                        pl.col("t").list.get(0) + 0.5 * pl.col("t").list.get(1, null_on_oob=True).fill_null(0)
+                    ).alias("t"),
+                )
+            )
+            rows = agg["_row"].to_numpy()
+            ent_bits[etype][rows] = agg["b"].to_numpy()
+            ent_then[etype][rows] = agg["t"].to_numpy()
+        for r, t, bits in keyed.select("_row", "text", "bits").iter_rows():
+            if bits >= 1.0:
+                ent_text[r].append((bits, t))
+    # Deaths at one institution share its place and its kind of place: one fact, counted once
+    # (as the institution); and its clinicians: the clinician is weighed among the deaths there.
+    inst, clin = arr("institution"), arr("clinician")
+    same_inst = np.array([x is not None and x == y for x, y in zip(inst[a], inst[b])], dtype=bool)
+    if same_inst.any():
+        items["place"] = np.where(same_inst, 0.0, items["place"])
+        items["location_type"] = np.where(same_inst, 0.0, items["location_type"])
+        rows = np.flatnonzero(
+            same_inst & np.array([x is not None and x == y for x, y in zip(clin[a], clin[b])])
+        )
+        for r in rows:
+            key = (inst[a[r]], clin[a[r]])
+            u = other_share(bg.institution_clinician_count.get(key, 0), bg.institution_count.get(key[0], 1))
+            cap = max(float(_bits(params.clinician_m, u)), 0.0)
+            ent_bits["clinician"][r] = min(ent_bits["clinician"][r], cap)
+            ent_then["clinician"][r] = min(ent_then["clinician"][r], cap)
+
+    # Officers work an area and GPs a practice: sharing one is partly sharing a place. Place,
+    # officer and clinician are one family of evidence: the strongest counts fully, the
+    # next at half, the third at a quarter.
+    def local_family(place, officer, clinician):
+        ranked = -np.sort(-np.vstack([np.maximum(place, 0), officer, clinician]), axis=0)
+        return ranked[0] + 0.5 * ranked[1] + 0.25 * ranked[2] + np.minimum(place, 0)
+
+    local_now = local_family(items["place"], ent_bits["officer"], ent_bits["clinician"])
+    local_then = local_family(items["place"], ent_then["officer"], ent_then["clinician"])
+    for etype in etypes:
+        items[etype] = ent_bits[etype]
+    family = items["place"] + items["officer"] + items["clinician"]
+
+    weight = np.sum(np.vstack(list(items.values())), axis=0) - family + local_now
+    weight_then = (
+        weight
+        + ent_then["person"]
+        - ent_bits["person"]
+        + ent_then["institution"]
+        - ent_bits["institution"]
+        + local_then
+        - local_now
+    )
+    score = 1 / (1 + np.exp2(-(weight + bg.prior_bits)))
+    score_then = 1 / (1 + np.exp2(-(weight_then + bg.prior_bits)))
+
+    out = pl.DataFrame(
+        {
+            "a": a,
+            "b": b,
+            "score": score,
+            "score_then": score_then,
+            "weight": weight,
+            "days_apart": gap.astype(np.int64),
+            "metres_apart": dist,
+            **{f"bits_{k}": v for k, v in items.items()},
+        }
+    )
+    keep = score >= min(params.report_floor, params.link_threshold)
+    out = out.filter(pl.Series(keep))
+    evidence, evidence_bits, kinds = [], [], []
+    for r in np.flatnonzero(keep):
+        ev: list[tuple[float, str]] = sorted(ent_text[r], key=lambda x: -x[0])[:6]
+        kd: set[str] = set()
+        for etype, kind in (
+            ("person", "shared_person"),
+            ("officer", "shared_officer"),
+            ("clinician", "shared_clinician"),
+            ("institution", "shared_institution"),
+        ):
+            if items[etype][r] >= 2.0:
+                kd.add(kind)
+        if sub_text[r] and items["substance"][r] >= 1.0:
+            ev.append((items["substance"][r], sub_text[r]))
+            kd.add("shared_substance")
+        if items["method"][r] >= 1.0:
+            share = bg.method_count.get(method[a[r]], 0) / bg.n_police
+            ev.append(
+                (
+                    items["method"][r],
+                    f"same method: {_words(method[a[r]])} (in {_pct(share)} of police death reports)",
+                )
+            )
+            kd.add("same_method")
+        if items["location_type"][r] >= 1.0:
+            ev.append((items["location_type"][r], f"both at a {_words(loc[a[r]])} location"))
+        if items["profile"][r] >= 1.0:
+            who = "men" if sex[a[r]] == "m" else "women"
+            lo_age, hi_age = sorted((int(age[a[r]]), int(age[b[r]])))
+            ages = f"aged {lo_age}" if lo_age == hi_age else f"aged {lo_age} and {hi_age}"
+            ev.append((items["profile"][r], f"both {who} {ages}"))
+            kd.add("similar_victims")
+        if items["domestic"][r] >= 1.0:
+            ev.append((items["domestic"][r], "both domestic abuse related"))
+            kd.add("similar_victims")
+        if items["gang"][r] >= 1.0:
+            ev.append((items["gang"][r], "both gang related"))
+            kd.add("similar_victims")
+        if vul_text[r] and items["vulnerability"][r] >= 1.0:
+            ev.append((items["vulnerability"][r], vul_text[r]))
+            kd.add("similar_victims")
+        st_bits = items["place"][r] + items["time"][r]
+        if np.isfinite(dist[r]):
+            if items["place"][r] >= 3.0:
+                kd.add("shared_place")
+            if (
+                dist[r] <= params.candidate_distance_m
+                and gap[r] <= params.candidate_gap_days
+                and st_bits >= 6.0
+            ):
+                kd.add("space_time")
+            ev.append((max(st_bits, 0.5), f"{_fmt_distance(dist[r])} apart, {int(gap[r])} days"))
+        else:
+            ev.append((0.1, f"{int(gap[r])} days apart"))
+        ev.sort(key=lambda x: -x[0])
+        evidence.append([t for _, t in ev])
+        evidence_bits.append([round(float(x), 2) for x, _ in ev])
+        kinds.append(sorted(kd))
+    return out.with_columns(
+        evidence=pl.Series(evidence, dtype=pl.List(pl.String)),
+        evidence_bits=pl.Series(evidence_bits, dtype=pl.List(pl.Float64)),
+        kinds=pl.Series(kinds, dtype=pl.List(pl.String)),
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# 6. Series: connected groups of links above threshold, and the backtest
+
+
+class _UnionFind:
+    def __init__(self):
+        self.parent: dict[int, int] = {}
+
+    def find(self, x: int) -> int:
+        self.parent.setdefault(x, x)
+        root = x
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[x] != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, x: int, y: int) -> bool:
+        rx, ry = self.find(x), self.find(y)
+        if rx == ry:
+            return False
+        self.parent[max(rx, ry)] = min(rx, ry)
+        return True
+
+
+def components(edges_a: np.ndarray, edges_b: np.ndarray) -> dict[int, list[int]]:
+    """Connected components (root -> sorted members) of an undirected edge list."""
+    uf = _UnionFind()
+    for x, y in zip(edges_a.tolist(), edges_b.tolist()):
+        uf.union(x, y)
+    out: dict[int, list[int]] = {}
+    for x in list(uf.parent):
+        out.setdefault(uf.find(x), []).append(x)
+    return {r: sorted(m) for r, m in out.items()}
+
+
+def backtest_flag(
+    members: list[int], day: np.ndarray, edges: list[tuple[int, int, float, int]], threshold: float
+) -> tuple[int | None, int | None, tuple[int, int] | None]:
+    """When a series would first have been flagged, replaying its deaths in date order.
+
+    ``edges`` are (a, b, score as known then, the day the link became visible: its later
+    death's date, or for group evidence the day the group first raised an alarm). The
+    series is flagged on the first day any of its links is visible at or above
+    ``threshold``. Returns (flag day, members dead by then, the flagging pair).
+    """
+    visible = sorted((int(v), a, b) for a, b, s, v in edges if s >= threshold)
+    if not visible:
+        return None, None, None
+    flag_day, a, b = visible[0]
+    member_days = sorted(day[m] for m in members)
+    at_member = int(np.searchsorted(np.asarray(member_days), flag_day, side="right"))
+    return int(flag_day), at_member, (a, b)
+
+
+def series_id_for(death_ids: list[str]) -> str:
+    """Stable id from the first two members as flagged (``S-`` and 10 hex characters)."""
+    digest = hashlib.sha256("|".join(death_ids).encode("utf-8")).hexdigest()
+    return f"S-{digest[:10]}"
+
+
+LINKED_SERIES_SCHEMA = {
+    "series_id": pl.String,
+    "death_ids": pl.List(pl.String),
+    "police_report_ids": pl.List(pl.String),
+    "size": pl.Int64,
+    "score": pl.Float64,
+    "kinds": pl.List(pl.String),
+    "reason": pl.String,
+    "first_flagged_on": pl.Date,
+    "flagged_at_member": pl.Int64,
+}
+CASE_LINKS_SCHEMA = {
+    "death_id_a": pl.String,
+    "death_id_b": pl.String,
+    "score": pl.Float64,
+    "evidence": pl.List(pl.String),
+    "kinds": pl.List(pl.String),
+    "days_apart": pl.Int64,
+    "metres_apart": pl.Float64,
+    "score_then": pl.Float64,
+    "visible_on": pl.Date,
+    "linked": pl.Boolean,
+}
+
+
+def _day_to_date(d: int | None) -> date | None:
+    return None if d is None else EPOCH + timedelta(days=int(d))
+
+
+def _reason(
+    members: list[int], profiles: pl.DataFrame, links: pl.DataFrame, flag: tuple, score: float
+) -> str:
+    """One paragraph an analyst can check: who, when, where, what links them, when it was flagged."""
+    sub = profiles.filter(pl.col("idx").is_in(members)).sort("day")
+    n = sub.height
+    first, last = sub["date_of_death"][0], sub["date_of_death"][-1]
+    parts = [f"{n} deaths between {first:%d %b %Y} and {last:%d %b %Y} ({(last - first).days} days)"]
+    lat, lon = sub["lat"].to_numpy().astype(float), sub["lon"].to_numpy().astype(float)
+    ok = np.isfinite(lat) & np.isfinite(lon)
+    if ok.sum() >= 2:
+        from homicide_assets.lib.geography import haversine_m
+
+        la, lo = lat[ok], lon[ok]
+        d = haversine_m(la[:, None], lo[:, None], la[None, :], lo[None, :])
+        parts[0] += f", {ok.sum()} of them within {_fmt_distance(float(d.max()))} of one another"
+    sexes = sub["sex"].drop_nulls().unique().to_list()
+    ages = sub["age"].drop_nulls()
+    if len(sexes) == 1 and ages.len():
+        who = {"m": "men", "f": "women"}.get(sexes[0], "people")
+        parts.append(
+            f"all {who} aged {ages.min()} to {ages.max()}"
+            if ages.min() != ages.max()
+            else f"all {who} aged {ages.min()}"
+        )
+    methods = sub["method"].drop_nulls().value_counts(sort=True)
+    if methods.height and methods["count"][0] >= 2:
+        parts.append(f"{methods['count'][0]} by {_words(methods['method'][0])}")
+    subs = sub["substances"].explode().drop_nulls().value_counts(sort=True)
+    subs = subs.filter(~pl.col("substances").is_in(UNINFORMATIVE_SUBSTANCES) & (pl.col("count") >= 2))
+    if subs.height:
+        parts.append(
+            ", ".join(
+                f"{r[0].upper() if r[0] in ('ghb',) else r[0]} in {r[1]}" for r in subs.head(3).iter_rows()
+            )
+        )
+    text = "; ".join(parts) + "."
+    # The weightiest evidence across the series' links (distances, gaps and ages are in the
+    # summary above), each once, with how many links carry it.
+    ev = (
+        links.select("evidence", "evidence_bits")
+        .explode("evidence", "evidence_bits")
+        .drop_nulls()
+        .filter(~pl.col("evidence").str.contains(r" apart|^both (men|women) aged"))
+        .group_by("evidence")
+        .agg(pl.col("evidence_bits").sum().alias("bits"), pl.len().alias("links"))
+        .sort(["bits", "evidence"], descending=[True, False])
+        .head(5)
+    )
+    if ev.height:
+        text += (
+            " Linked by: "
+            + "; ".join(e + (f" ({c} links)" if c > 1 else "") for e, _b, c in ev.iter_rows())
+            + "."
+        )
+    flag_day, at_member, pair = flag
+    if flag_day is not None:
+        text += (
+            f" It could first have been flagged on {_day_to_date(flag_day):%d %b %Y}, at the death of member "
+            f"{at_member} of {n}."
+        )
+    text += f" Series score {score:.2f}."
+    return text
+
+
+@dataclass
+class SeriesResult:
+    """Outputs of one search: the two public tables and what the metadata shows."""
+
+    case_links: pl.DataFrame
+    linked_series: pl.DataFrame
+    profiles: pl.DataFrame
+    background: Background
+    candidate_pairs: int
+    #: group evidence (excess at an institution or clinician; space-time clusters)
+    groups: pl.DataFrame
+
+
+def assemble_series(links: pl.DataFrame, profiles: pl.DataFrame, params: SeriesParams) -> pl.DataFrame:
+    """Series from scored links (columns a, b, score, score_then, evidence, kinds): connected
+    groups of links at or above ``link_threshold``, ranked by score then size, each with its
+    reason, kinds, and when the backtest would first have flagged it."""
+    strong = links.filter(pl.col("score") >= params.link_threshold)
+    if strong.is_empty():
+        return pl.DataFrame(schema=LINKED_SERIES_SCHEMA)
+    comps = components(strong["a"].to_numpy(), strong["b"].to_numpy())
+    day = profiles["day"].to_numpy()
+    death_id = profiles["death_id"].to_numpy()
+    report = profiles["police_report_id"].to_numpy()
+    rows = []
+    for members in comps.values():
+        members = sorted(members, key=lambda i: (day[i], death_id[i]))
+        mset = set(members)
+        inner = links.filter(pl.col("a").is_in(members) & pl.col("b").is_in(members))
+        inner_strong = inner.filter(pl.col("score") >= params.link_threshold)
+        edges = list(
+            zip(
+                inner["a"].to_list(),
+                inner["b"].to_list(),
+                inner["score_then"].to_list(),
+                inner["visible_day"].to_list(),
+            )
+        )
+        flag = backtest_flag(members, day, edges, params.link_threshold)
+        # series score: noisy-or over a maximum spanning tree of its strong links
+        uf = _UnionFind()
+        tree_scores = []
+        for a_, b_, s in sorted(
+            zip(inner_strong["a"].to_list(), inner_strong["b"].to_list(), inner_strong["score"].to_list()),
+            key=lambda x: -x[2],
+        ):
+            if uf.union(a_, b_):
+                tree_scores.append(s)
+        score = 1 - float(np.prod([1 - s for s in tree_scores]))
+        kinds = sorted({k for ks in inner_strong["kinds"].to_list() for k in ks if k in KINDS})
+        ids = [str(death_id[i]) for i in members]
+        if flag[2] is not None:
+            pair = sorted(flag[2], key=lambda i: (day[i], death_id[i]))
+            sid = series_id_for([str(death_id[i]) for i in pair])
+        else:
+            sid = series_id_for(ids[:2])
+        del mset
+        rows.append(
+            {
+                "series_id": sid,
+                "death_ids": ids,
+                "police_report_ids": [str(report[i]) for i in members if report[i] is not None],
+                "size": len(members),
+                "score": round(score, 4),
+                "kinds": kinds,
+                "reason": _reason(members, profiles, inner_strong, flag, score),
+                "first_flagged_on": _day_to_date(flag[0]),
+                "flagged_at_member": flag[1],
+            }
+        )
+    out = pl.DataFrame(rows, schema=LINKED_SERIES_SCHEMA)
+    return out.sort(["score", "size", "series_id"], descending=[True, True, False])
+
+
+LINK_COLUMNS = (
+    "a",
+    "b",
+    "score",
+    "score_then",
+    "visible_day",
+    "evidence",
+    "evidence_bits",
+    "kinds",
+    "days_apart",
+    "metres_apart",
+)
+
+
+def combine_links(parts: list[pl.DataFrame], params: SeriesParams) -> pl.DataFrame:
+    """One row per pair from pair links and group links: scores combine as a noisy-or
+    (independent evidence), evidence lists concatenate; a pair is visible in the backtest
+    from the earliest day one of its parts alone crossed the threshold, else from when all
+    its parts were known."""
+    links = pl.concat([p.select(LINK_COLUMNS) for p in parts if p.height], how="vertical_relaxed")
+    return (
+        links.group_by("a", "b")
+        .agg(
+            (1 - (1 - pl.col("score")).product()).alias("score"),
+            (1 - (1 - pl.col("score_then")).product()).alias("score_then"),
+            pl.col("visible_day")
+            .filter(pl.col("score_then") >= params.link_threshold)
+            .min()
+            .fill_null(pl.col("visible_day").max())
+            .alias("visible_day"),
+            pl.col("evidence").list.explode(keep_nulls=False, empty_as_null=False),
+            pl.col("evidence_bits").list.explode(keep_nulls=False, empty_as_null=False),
+            pl.col("kinds").list.explode(keep_nulls=False, empty_as_null=False).unique().sort(),
+            pl.col("days_apart").first(),
+            pl.col("metres_apart").drop_nulls().first(),
+        )
+        .sort("a", "b")
+    )
+
+
+def find_series(
+    register: pl.DataFrame,
+    person_clusters: pl.DataFrame,
+    staged: Mapping[str, pl.DataFrame | None],
+    params: SeriesParams | None = None,
+) -> SeriesResult:
+    """Case links and linked series from the death register, person keys and staged feeds.
+
+    ``staged`` maps feed names (``death_reports``, ``death_report_persons``, ``me_deaths``,
+    ``safeguarding_contacts``) to staged frames; a missing feed contributes no evidence.
+    """
+    from homicide_assets.lib.series_scan import excess_groups, group_links, space_time_groups
+
+    params = params or SeriesParams()
+    profiles = death_profiles(register, person_clusters, staged)
+    entities = death_entities(profiles, person_clusters, staged)
+    bg = measure_background(profiles, params)
+    pairs = candidate_pairs(profiles, entities, bg, params)
+    day = profiles["day"].to_numpy()
+    scored = score_pairs(pairs, profiles, entities, bg, params)
+    scored = scored.with_columns(
+        visible_day=pl.Series(
+            np.maximum(day[scored["a"].to_numpy()], day[scored["b"].to_numpy()]), dtype=pl.Int64
+        )
+    )
+    groups = pl.concat(
+        [excess_groups(profiles, entities, bg, params), space_time_groups(profiles, bg, params)]
+    )
+    links = combine_links([scored, group_links(groups, profiles, params)], params)
+    series = assemble_series(links, profiles, params)
+    reported = links.filter(pl.col("score") >= params.report_floor)
+    death_id = profiles["death_id"]
+    a_id, b_id = death_id.gather(reported["a"]), death_id.gather(reported["b"])
+    case_links = (
+        reported.with_columns(
+            # a < b by death id (outputs.md)
+            death_id_a=pl.min_horizontal(a_id, b_id),
+            death_id_b=pl.max_horizontal(a_id, b_id),
+            linked=pl.col("score") >= params.link_threshold,
+            score=pl.col("score").round(4),
+            score_then=pl.col("score_then").round(4),
+            visible_on=pl.lit(EPOCH) + pl.duration(days=pl.col("visible_day")),
+        )
+        .select(list(CASE_LINKS_SCHEMA))
+        .cast(CASE_LINKS_SCHEMA)
+        .sort(["score", "death_id_a", "death_id_b"], descending=[True, False, False])
+    )
+    return SeriesResult(
+        case_links=case_links,
+        linked_series=series,
+        profiles=profiles,
+        background=bg,
+        candidate_pairs=pairs.height,
+        groups=groups,
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# 7. The naive baseline
+
+
+def naive_baseline(profiles: pl.DataFrame, gap_days: int = 30) -> pl.DataFrame:
+    """What a desk check would find: same postcode district and same method within ``gap_days``.
+
+    Returns series in the ``linked_series`` shape (reason, kinds and score are simple), with
+    ``first_flagged_on``/``flagged_at_member`` from the same date-order replay.
+    """
+    base = profiles.filter(
+        pl.col("postcode_district").is_not_null()
+        & pl.col("method").is_not_null()
+        & ~pl.col("method").is_in(UNINFORMATIVE_METHODS)
+    ).select("idx", "day", "postcode_district", "method")
+    pairs = base.join(base, on=["postcode_district", "method"], suffix="_b").filter(
+        (pl.col("idx") < pl.col("idx_b")) & ((pl.col("day_b") - pl.col("day")).abs() <= gap_days)
+    )
+    if pairs.is_empty():
+        return pl.DataFrame(schema=LINKED_SERIES_SCHEMA)
+    links = pairs.select(
+        pl.col("idx").alias("a"),
+        pl.col("idx_b").alias("b"),
+        pl.lit(1.0).alias("score"),
+        pl.lit(1.0).alias("score_then"),
+        pl.max_horizontal("day", "day_b").alias("visible_day"),
+        pl.concat_list(
+            [
+                pl.concat_str(
+                    [
+                        pl.lit("same postcode district "),
+                        pl.col("postcode_district"),
+                        pl.lit(" and method "),
+                        pl.col("method"),
+                    ]
+                )
+            ]
+        ).alias("evidence"),
+        pl.lit([1.0]).alias("evidence_bits"),
+        pl.lit(["shared_place", "same_method"]).alias("kinds"),
+    )
+    return assemble_series(links, profiles, SeriesParams(link_threshold=0.5))

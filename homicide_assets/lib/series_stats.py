@@ -1,0 +1,404 @@
+"""Statistics behind series detection: local density, the Knox test, Poisson excess.
+
+Pure numpy/scipy; no Dagster. Used by :mod:`homicide_assets.lib.series`.
+
+- :func:`project_m` turns WGS84 points into metres on a local plane (good to well under
+  1% over a force area), so distances and k-d trees work in metres.
+- :func:`local_density` counts, for every point, how many other points lie within a ladder
+  of radii; :func:`share_within` interpolates that count at any distance. That share is
+  the chance a random death falls that close to this one: a busy city-centre street has a
+  large share, a quiet suburb a small one, so the same distance is weaker evidence in town.
+- :func:`knox_test` is the Knox (1964) space-time interaction test with a Monte Carlo
+  p-value from permuted dates (Mantel-style permutation keeps both marginal
+  distributions). :func:`knox_pairs` gives the closeness counts it is built on.
+- :func:`poisson_tail` is P(N >= k) for N ~ Poisson(mu), the chance of an excess count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+from scipy.stats import poisson
+
+#: Metres per degree of latitude (WGS84, mid-latitudes).
+M_PER_DEG_LAT = 111_132.0
+#: Radii (metres) at which :func:`local_density` counts neighbours; :func:`share_within`
+#: interpolates between them on a log-log scale.
+DENSITY_RADII_M: tuple[float, ...] = (
+    100.0,
+    200.0,
+    400.0,
+    800.0,
+    1_600.0,
+    3_200.0,
+    6_400.0,
+    12_800.0,
+    25_600.0,
+)
+
+
+def project_m(lat, lon, lat0: float | None = None) -> np.ndarray:
+    """(n, 2) array of x, y metres on an equirectangular plane centred at ``lat0``."""
+    lat = np.asarray(lat, dtype=float)
+    lon = np.asarray(lon, dtype=float)
+    if lat0 is None:
+        lat0 = float(np.nanmean(lat)) if lat.size else 52.5
+    k = np.cos(np.radians(lat0))
+    return np.column_stack([lon * M_PER_DEG_LAT * k, lat * M_PER_DEG_LAT])
+
+
+def local_density(points_m: np.ndarray, radii_m: tuple[float, ...] = DENSITY_RADII_M) -> np.ndarray:
+    """(n, len(radii)) counts of *other* points within each radius of every point."""
+    if len(points_m) == 0:
+        return np.zeros((0, len(radii_m)))
+    tree = cKDTree(points_m)
+    out = np.empty((len(points_m), len(radii_m)))
+    for j, r in enumerate(radii_m):
+        out[:, j] = tree.query_ball_point(points_m, r, return_length=True) - 1
+    return out
+
+
+def share_within(
+    density: np.ndarray,
+    distance_m: np.ndarray,
+    n_points: int,
+    radii_m: tuple[float, ...] = DENSITY_RADII_M,
+    floor: float = 0.5,
+) -> np.ndarray:
+    """Share of all points lying within ``distance_m`` of each point (rows of ``density``).
+
+    Log-log interpolation between the ladder radii; below the smallest radius the count
+    scales with area; ``floor`` (a fraction of a point) keeps an empty neighbourhood from
+    giving a share of zero. ``density`` and ``distance_m`` are aligned row by row.
+    """
+    distance_m = np.maximum(np.asarray(distance_m, dtype=float), 1.0)
+    radii = np.asarray(radii_m)
+    logc = np.log(np.maximum(density, floor))
+    logr = np.log(radii)
+    x = np.log(np.clip(distance_m, radii[0], radii[-1]))
+    idx = np.clip(np.searchsorted(logr, x) - 1, 0, len(radii) - 2)
+    rows = np.arange(len(distance_m))
+    lo, hi = logc[rows, idx], logc[rows, idx + 1]
+    t = (x - logr[idx]) / (logr[idx + 1] - logr[idx])
+    count = np.exp(lo + t * (hi - lo))
+    below = distance_m < radii[0]
+    count = np.where(below, np.exp(logc[:, 0]) * (distance_m / radii[0]) ** 2, count)
+    return np.clip(np.maximum(count, floor * 0.1) / max(n_points - 1, 1), 0.0, 1.0)
+
+
+def poisson_tail(k, mu) -> np.ndarray:
+    """P(N >= k) for N ~ Poisson(mu) (vectorised; k <= 0 gives 1)."""
+    k = np.asarray(k, dtype=float)
+    mu = np.maximum(np.asarray(mu, dtype=float), 1e-300)
+    return np.where(k <= 0, 1.0, poisson.sf(k - 1, mu))
+
+
+@dataclass(frozen=True)
+class KnoxResult:
+    """The Knox statistic (pairs close in both space and time) and its significance."""
+
+    n_events: int
+    space_m: float
+    time_days: float
+    close_in_space: int
+    close_in_time: int
+    observed: int
+    expected: float
+    p_value: float
+    permutations: int
+
+    @property
+    def ratio(self) -> float:
+        return self.observed / self.expected if self.expected > 0 else float("nan")
+
+    def describe(self) -> str:
+        return (
+            f"Knox test on {self.n_events:,} deaths: {self.observed:,} pairs within {self.space_m:,.0f} m and "
+            f"{self.time_days:g} days where {self.expected:,.1f} would be expected if place and time were "
+            f"unrelated (ratio {self.ratio:.2f}; Monte Carlo p = {self.p_value:.3f}, "
+            f"{self.permutations} permutations of the dates)"
+        )
+
+
+def knox_pairs(
+    days: np.ndarray, points_m: np.ndarray, space_m: float, time_days: float
+) -> tuple[np.ndarray, int, int]:
+    """Pairs close in space (index array (m, 2)), and the counts close in space and in time."""
+    days = np.asarray(days, dtype=float)
+    n = len(days)
+    if n < 2:
+        return np.zeros((0, 2), dtype=np.int64), 0, 0
+    pairs = cKDTree(points_m).query_pairs(space_m, output_type="ndarray")
+    order = np.sort(days)
+    # pairs with |dt| <= time_days: for each i, count j > i in sorted order within the window
+    close_time = int((np.searchsorted(order, order + time_days, side="right") - np.arange(1, n + 1)).sum())
+    return pairs, len(pairs), close_time
+
+
+def knox_test(
+    days, points_m, space_m: float = 1_000.0, time_days: float = 14.0, permutations: int = 999, seed: int = 0
+) -> KnoxResult:
+    """Knox test for space-time interaction among events (days since an epoch, points in metres).
+
+    The statistic is the number of pairs within ``space_m`` and ``time_days`` of each other.
+    Its expectation under no interaction is ``close_in_space * close_in_time / all_pairs``;
+    the p-value is the share of ``permutations`` random re-assignments of the dates to the
+    places (plus the observed one) whose statistic is at least the observed one. At level
+    alpha the test raises a false alarm with probability alpha when there is no interaction.
+    """
+    days = np.asarray(days, dtype=float)
+    n = len(days)
+    pairs, n_space, n_time = knox_pairs(days, points_m, space_m, time_days)
+    total_pairs = n * (n - 1) / 2
+    if n < 2 or n_space == 0:
+        return KnoxResult(n, space_m, time_days, n_space, n_time, 0, 0.0, 1.0, 0)
+    i, j = pairs[:, 0], pairs[:, 1]
+    observed = int((np.abs(days[i] - days[j]) <= time_days).sum())
+    expected = n_space * n_time / total_pairs
+    rng = np.random.default_rng(seed)
+    at_least = 1
+    for _ in range(permutations):
+        d = days[rng.permutation(n)]
+        if int((np.abs(d[i] - d[j]) <= time_days).sum()) >= observed:
+            at_least += 1
+    return KnoxResult(
+        n,
+        space_m,
+        time_days,
+        n_space,
+        n_time,
+        observed,
+        float(expected),
+        at_least / (permutations + 1),
+        permutations,
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# Space-time permutation scan
+
+
+@dataclass(frozen=True)
+class ScanHit:
+    """A cylinder (a circle around one event, a window of days from it) with too many events."""
+
+    group: int
+    centre: int  # index of the first event (row of the input arrays)
+    members: tuple[int, ...]  # rows inside the cylinder, in time order
+    radius_m: float
+    days: int
+    observed: int  # events in the cylinder, the centre included
+    expected: float  # expected events besides the centre, from the space-time permutation null
+    p_value: float
+    threshold: float
+    end_day: int
+
+
+def _group_pairs(
+    points_m: np.ndarray, rows: np.ndarray, r_max: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All pairs of ``rows`` within ``r_max`` of each other: (i, j, distance)."""
+    if len(rows) < 2:
+        e = np.zeros(0, dtype=np.int64)
+        return e, e, np.zeros(0)
+    pairs = cKDTree(points_m[rows]).query_pairs(r_max, output_type="ndarray")
+    i, j = rows[pairs[:, 0]], rows[pairs[:, 1]]
+    d = np.hypot(*(points_m[i] - points_m[j]).T)
+    return i, j, d
+
+
+class SpaceTimeScan:
+    """Space-time scan within groups of events, calibrated by permuting dates.
+
+    A cylinder starts at an event and covers the events of the same group within
+    ``radius`` metres and ``days`` after it. Its expected count besides the first event is
+    the group's events expected in the window at its average rate times the share of the
+    group's events that fall within the radius. That share is measured on the group's
+    events *at other times* (more than ``max_days`` away, so a cluster does not explain
+    itself) and shrunk towards the share of a parent population (``parent_share``, e.g. all
+    police-reported deaths) with weight ``prior_events``: a small group (a rare drug)
+    borrows its geography from the parent, a large one (hangings) uses its own. So a busy
+    place (many such deaths there at other times) is not a cluster by itself. A cylinder's
+    p-value is the Poisson chance of at least its count.
+
+    :meth:`thresholds` sets each group's alarm level by Monte Carlo: dates are permuted
+    among each group's events (every place and every date kept, their pairing broken), and
+    the thresholds are the p-values such data reaches ``false_alarms`` times per run in
+    all. That is the stated false-alarm rate.
+    """
+
+    def __init__(
+        self,
+        days: np.ndarray,
+        points_m: np.ndarray,
+        groups: np.ndarray,
+        radii_m: tuple[float, ...] = (250.0, 1_000.0, 2_500.0, 5_000.0),
+        max_days: int = 100,
+        min_events: int = 3,
+        max_events: int = 12,
+        parent_share: np.ndarray | None = None,
+        prior_events: float = 20.0,
+        span_days: float | None = None,
+    ):
+        self.days = np.asarray(days, dtype=np.int64)
+        self.points = np.asarray(points_m, dtype=float)
+        self.groups = np.asarray(groups, dtype=np.int64)
+        self.radii = tuple(sorted(radii_m))
+        self.max_days = int(max_days)
+        self.min_events = int(min_events)
+        self.max_events = int(max_events)
+        self.prior_events = float(prior_events)
+        self.span_days = float(
+            span_days or max(int(self.days.max() - self.days.min()) + 1, 1) if len(self.days) else 1
+        )
+        n = len(self.days)
+        self.parent_share = (
+            np.zeros((n, len(self.radii))) if parent_share is None else np.asarray(parent_share, dtype=float)
+        )
+        self._spatial: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        #: per event and radius: events of its group within the radius at any time
+        self._counts = np.zeros((n, len(self.radii)))
+        for g in np.unique(self.groups):
+            rows = np.flatnonzero(self.groups == g)
+            if len(rows) < self.min_events:
+                continue
+            i, j, d = _group_pairs(self.points, rows, self.radii[-1])
+            if not len(i):
+                continue
+            tree = cKDTree(self.points[rows])
+            self._counts[rows] = np.column_stack(
+                [tree.query_ball_point(self.points[rows], r, return_length=True) - 1 for r in self.radii]
+            )
+            self._spatial[int(g)] = (
+                rows,
+                np.concatenate([i, j]),
+                np.concatenate([j, i]),
+                np.concatenate([d, d]),
+            )
+
+    def _cylinders(self, days: np.ndarray, group: int):
+        """(centre, radius index, further events c, window days, mu, p) for every cylinder
+        ending at an event of ``group`` under the dates ``days``."""
+        rows, i_all, j_all, d_all = self._spatial[group]
+        n_group = len(rows)
+        group_days = np.sort(days[rows])
+        gap_all = days[j_all] - days[i_all]
+        near_time = np.abs(gap_all) <= self.max_days
+        # the group's events around each centre at other times, and how many events that is
+        n = len(days)
+        near_in_r = np.zeros((n, len(self.radii)))
+        for k, r in enumerate(self.radii):
+            sel = near_time & (d_all <= r)
+            near_in_r[:, k] = np.bincount(i_all[sel], minlength=n)
+        t = days[rows]
+        near_all = np.zeros(n)
+        near_all[rows] = (
+            np.searchsorted(group_days, t + self.max_days, side="right")
+            - np.searchsorted(group_days, t - self.max_days, side="left")
+            - 1
+        )
+        keep = ((gap_all > 0) | ((gap_all == 0) & (i_all < j_all))) & (gap_all <= self.max_days)
+        i, d, gap = i_all[keep], d_all[keep], gap_all[keep]
+        out = []
+        for k, r in enumerate(self.radii):
+            sel = d <= r
+            ci, cg = i[sel], gap[sel]
+            if not len(ci):
+                continue
+            order = np.lexsort((cg, ci))
+            ci, cg = ci[order], cg[order]
+            starts = np.r_[0, np.flatnonzero(np.diff(ci)) + 1]
+            first = np.repeat(starts, np.diff(np.r_[starts, len(ci)]))
+            c = np.arange(len(ci)) - first + 1  # further events in the cylinder
+            # a cylinder ends at an event; ties in gap take the last of them
+            last = np.r_[(ci[1:] != ci[:-1]) | (cg[1:] != cg[:-1]), True]
+            ci, cg, c = ci[last], cg[last], c[last]
+            ok = (c + 1 >= self.min_events) & (c + 1 <= self.max_events)
+            ci, cg, c = ci[ok], cg[ok], c[ok]
+            # the group's events expected in the window at its average rate
+            in_window = (n_group - 1) * np.minimum((cg + 1) / self.span_days, 1.0)
+            other_here = self._counts[ci, k] - near_in_r[ci, k]
+            other_all = n_group - 1 - near_all[ci]
+            share = (other_here + self.prior_events * self.parent_share[ci, k]) / (
+                other_all + self.prior_events
+            )
+            mu = in_window * share
+            out.append((ci, np.full(len(ci), k), c, cg, mu, poisson_tail(c, mu)))
+        if not out:
+            z = np.zeros(0)
+            return z.astype(np.int64), z.astype(np.int64), z.astype(np.int64), z.astype(np.int64), z, z
+        return tuple(np.concatenate(x) for x in zip(*out))
+
+    def thresholds(self, permutations: int, false_alarms: float, seed: int = 0) -> dict[int, float]:
+        """Per group, the p-value at which it raises ``false_alarms / groups`` alarms per run.
+
+        For each group the smallest p-value of each of ``permutations`` date permutations is
+        recorded. Among the permutations that give any cylinder (a share ``reach`` of them),
+        the smallest of M independent uniform p-values has mean ``1 / (M + 1)``, so
+        ``M = 1 / mean - 1`` is the group's effective number of tests (after Dudbridge and
+        Koeleman 2004), and a p-value below ``(false_alarms / groups) / (reach M)`` happens by
+        chance ``false_alarms / groups`` times per run (a group no permutation reached gets
+        ``false_alarms / groups`` itself). A rare drug (few events, few cylinders) gets a lenient threshold; a
+        broad group (hangings, the young) a strict one; the total is ``false_alarms``.
+        """
+        rng = np.random.default_rng(seed)
+        minima: dict[int, list[float]] = {g: [] for g in self._spatial}
+        for _ in range(permutations):
+            days = self.days.copy()
+            for rows, *_rest in self._spatial.values():
+                days[rows] = days[rows][rng.permutation(len(rows))]
+            for g in self._spatial:
+                p = self._cylinders(days, g)[5]
+                minima[g].append(float(p.min()) if len(p) else 1.0)
+        per_group = false_alarms / max(len(self._spatial), 1)
+        out = {}
+        for g, values in minima.items():
+            tested = np.asarray([v for v in values if v < 1.0])
+            if not len(tested):
+                out[g] = per_group
+                continue
+            reach = len(tested) / len(values)
+            effective_tests = max(1.0 / float(tested.mean()) - 1.0, 1.0)
+            out[g] = min(per_group / (reach * effective_tests), 1.0)
+        return out
+
+    def hits(self, thresholds: dict[int, float]) -> list[ScanHit]:
+        """Every cylinder at or below its group's threshold under the real dates."""
+        out = []
+        for g, (_rows, i_all, j_all, d_all) in self._spatial.items():
+            ci, k, c, cg, mu, p = self._cylinders(self.days, g)
+            for n in np.flatnonzero(p <= thresholds.get(g, 0.0)):
+                centre, radius, window = int(ci[n]), self.radii[int(k[n])], int(cg[n])
+                sel = (i_all == centre) & (d_all <= radius)
+                gap = self.days[j_all[sel]] - self.days[centre]
+                inside = j_all[sel][(gap >= 0) & (gap <= window) & ((gap > 0) | (j_all[sel] > centre))]
+                members = tuple(
+                    int(x) for x in sorted([centre, *inside.tolist()], key=lambda x: (self.days[x], x))
+                )
+                out.append(
+                    ScanHit(
+                        group=int(g),
+                        centre=centre,
+                        members=members,
+                        radius_m=radius,
+                        days=window,
+                        observed=len(members),
+                        expected=float(mu[n]),
+                        p_value=float(p[n]),
+                        threshold=float(thresholds[g]),
+                        end_day=int(self.days[centre] + window),
+                    )
+                )
+        return out
+
+
+def parent_share(points_m: np.ndarray, parent_points_m: np.ndarray, radii_m: tuple[float, ...]) -> np.ndarray:
+    """(n, radii) share of a parent population's points within each radius of each point."""
+    if len(parent_points_m) == 0:
+        return np.zeros((len(points_m), len(radii_m)))
+    tree = cKDTree(parent_points_m)
+    return np.column_stack([tree.query_ball_point(points_m, r, return_length=True) for r in radii_m]) / max(
+        len(parent_points_m) - 1, 1
+    )
