@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import resource
 import shutil
 import sys
@@ -465,6 +466,7 @@ def _controls_frame(
     over deaths that belong to no planted series."""
     series_deaths = {d for s in series for d in s["death_ids"]}
     series_people = {p for s in series for p in s["shared_person_ids"]}
+    series_entities = " ".join(s["shared_entity"] for s in series)
     ref = deaths.filter(pl.col("plant_ref").is_not_null()).select("plant_ref", "death_id", "police_report_id")
     ref_map = {r[0]: (r[1], r[2]) for r in ref.iter_rows()}
     rows = []
@@ -503,7 +505,10 @@ def _controls_frame(
                 }
             )
         clin = (
-            me.filter(pl.col("attending_clinician_ref").is_not_null())
+            me.filter(
+                pl.col("attending_clinician_ref").is_not_null()
+                & ~pl.col("attending_clinician_ref").is_in(re.findall(r"clinician (\S+)", series_entities))
+            )
             .group_by("attending_clinician_ref")
             .agg(pl.col("_death_id").unique().sort())
             .with_columns(n=pl.col("_death_id").list.len())

@@ -101,7 +101,7 @@ class Institutions:
     def gps(self) -> pl.DataFrame:
         """GP clinician references by district (they certify deaths at home and in care homes)."""
         d = geo.districts()
-        per = max(2, int(round(GPS_PER_DISTRICT * max(self.volume, 0.25))))
+        per = int(round(GPS_PER_DISTRICT * max(self.volume, 1.0)))
         district = np.repeat(np.arange(d.height), per)
         return pl.DataFrame(
             {"clinician_ref": _refs(self.rng, "GP", len(district)).tolist(), "district_idx": district}
@@ -111,7 +111,7 @@ class Institutions:
     def hospital_clinicians(self) -> pl.DataFrame:
         """Hospital clinician references by site, with Zipf weights (acute physicians sign many)."""
         sites = geo.hospital_sites()
-        per = max(6, int(round(CLINICIANS_PER_SITE * max(self.volume, 0.1))))
+        per = int(round(CLINICIANS_PER_SITE * max(self.volume, 0.25)))
         site = np.repeat(sites["site_code"].to_numpy(), per)
         weight = np.tile(zipf_weights(per, 0.7), sites.height)
         return pl.DataFrame(

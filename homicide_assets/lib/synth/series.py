@@ -270,7 +270,7 @@ def _port_like(ctx: _Context, sid: str, strength: str) -> None:
             "description": (
                 f"{size} young men found dead within {radius} m of {killer['forename']} {killer['surname']}'s "
                 f"address ({killer['home_postcode']}) over {(days[-1] - days[0]).days} days; GHB in all; "
-                f"he is the finder in {len(finds)} reports under name variants; "
+                f"he finds or reports {len(finds)} of them, recorded under name variants; "
                 f"{n_shared} officer(s) attended more than one"
             ),
         }
