@@ -31,20 +31,110 @@ from homicide_assets.lib.linkage_register import (
 )
 
 FORENAMES = [
-    "james", "robert", "john", "michael", "david", "william", "richard", "joseph", "thomas",
-    "christopher", "daniel", "matthew", "jean", "pierre", "louis", "nicolas", "mathieu", "antoine",
-    "marie", "camille", "chloé", "léa", "manon", "emma", "olivia", "sophia", "isabella", "mia",
-    "charlotte", "amelia", "harper", "evelyn", "abigail", "elizabeth", "margaret", "susan",
-    "jennifer", "patricia", "hélène", "stéphane", "nathalie", "françois", "brittany", "tyler",
-    "dakota", "jamal", "deshawn", "latoya", "carlos", "guadalupe", "xochitl", "kenji",
+    "james",
+    "robert",
+    "john",
+    "michael",
+    "david",
+    "william",
+    "richard",
+    "joseph",
+    "thomas",
+    "christopher",
+    "daniel",
+    "matthew",
+    "jean",
+    "pierre",
+    "louis",
+    "nicolas",
+    "mathieu",
+    "antoine",
+    "marie",
+    "camille",
+    "chloé",
+    "léa",
+    "manon",
+    "emma",
+    "olivia",
+    "sophia",
+    "isabella",
+    "mia",
+    "charlotte",
+    "amelia",
+    "harper",
+    "evelyn",
+    "abigail",
+    "elizabeth",
+    "margaret",
+    "susan",
+    "jennifer",
+    "patricia",
+    "hélène",
+    "stéphane",
+    "nathalie",
+    "françois",
+    "brittany",
+    "tyler",
+    "dakota",
+    "jamal",
+    "deshawn",
+    "latoya",
+    "carlos",
+    "guadalupe",
+    "xochitl",
+    "kenji",
 ]
 SURNAMES = [
-    "smith", "johnson", "williams", "brown", "jones", "garcia", "miller", "davis", "rodriguez",
-    "martinez", "hernandez", "lopez", "gonzalez", "wilson", "anderson", "taylor", "moore",
-    "jackson", "martin", "bernard", "dubois", "durand", "lefebvre", "leroy", "moreau", "simon",
-    "laurent", "michel", "fournier", "girard", "bonnet", "dupont", "lambert", "fontaine",
-    "rousseau", "vincent", "nguyen", "kowalski", "o'brien", "washington", "begay", "yamamoto",
-    "okafor", "schmidt", "rossi", "haddad", "cohen", "ivanova", "da silva", "van der berg",
+    "smith",
+    "johnson",
+    "williams",
+    "brown",
+    "jones",
+    "garcia",
+    "miller",
+    "davis",
+    "rodriguez",
+    "martinez",
+    "hernandez",
+    "lopez",
+    "gonzalez",
+    "wilson",
+    "anderson",
+    "taylor",
+    "moore",
+    "jackson",
+    "martin",
+    "bernard",
+    "dubois",
+    "durand",
+    "lefebvre",
+    "leroy",
+    "moreau",
+    "simon",
+    "laurent",
+    "michel",
+    "fournier",
+    "girard",
+    "bonnet",
+    "dupont",
+    "lambert",
+    "fontaine",
+    "rousseau",
+    "vincent",
+    "nguyen",
+    "kowalski",
+    "o'brien",
+    "washington",
+    "begay",
+    "yamamoto",
+    "okafor",
+    "schmidt",
+    "rossi",
+    "haddad",
+    "cohen",
+    "ivanova",
+    "da silva",
+    "van der berg",
 ]
 
 
@@ -52,9 +142,9 @@ def _typo(rng: random.Random, text: str) -> str:
     i = rng.randrange(1, len(text))
     kind = rng.randrange(3)
     if kind == 0:
-        return text[:i] + text[i + 1:]  # dropped letter
+        return text[:i] + text[i + 1 :]  # dropped letter
     if kind == 1 and i < len(text) - 1:
-        return text[:i] + text[i + 1] + text[i] + text[i + 2:]  # transposed letters
+        return text[:i] + text[i + 1] + text[i] + text[i + 2 :]  # transposed letters
     return text[:i] + rng.choice("aeioulnrst") + text[i:]  # extra letter
 
 
@@ -151,10 +241,26 @@ def test_nickname_typo_hyphenated_surname_and_swapped_birth_date_are_found(peopl
         {
             "id": ["H1", "H2", "H3", "H4", "H5", "H6", "H7", "H8"],
             "forename": ["William", "Bill", "Margaret", "Peggy", "Zoé", "Zoe", "Stéphane", "Stephane"],
-            "surname": ["Kowalczyk", "Kowalczyk", "Achterberg-Lindqvist", "Lindqvist", "Okonkwo", "Okonkow",
-                        "Marchetti", "Marchetti"],
-            "date_of_birth": [date(1961, 3, 9), date(1961, 3, 9), date(1948, 11, 2), date(1948, 11, 2),
-                              date(1990, 4, 7), date(1990, 4, 7), date(1975, 2, 11), date(1975, 11, 2)],
+            "surname": [
+                "Kowalczyk",
+                "Kowalczyk",
+                "Achterberg-Lindqvist",
+                "Lindqvist",
+                "Okonkwo",
+                "Okonkow",
+                "Marchetti",
+                "Marchetti",
+            ],
+            "date_of_birth": [
+                date(1961, 3, 9),
+                date(1961, 3, 9),
+                date(1948, 11, 2),
+                date(1948, 11, 2),
+                date(1990, 4, 7),
+                date(1990, 4, 7),
+                date(1975, 2, 11),
+                date(1975, 11, 2),
+            ],
             "postcode": [None, "60614", "75011", None, None, None, "13001", "13001"],
             "sex": ["m", "m", "f", "f", "f", "f", "m", "m"],
         }
@@ -167,9 +273,13 @@ def test_nickname_typo_hyphenated_surname_and_swapped_birth_date_are_found(peopl
     assert ("H5", "H6") in pairs, "accent and typo"
     assert ("H7", "H8") in pairs, "day and month of birth swapped"
     assert "swapped" in pairs[("H7", "H8")]
-    assert not any(k[0].startswith("H") and k[1].startswith("H") and k[0][1] != k[1][1] and
-                   {k[0], k[1]} not in ({"H1", "H2"}, {"H3", "H4"}, {"H5", "H6"}, {"H7", "H8"})
-                   for k in pairs)
+    assert not any(
+        k[0].startswith("H")
+        and k[1].startswith("H")
+        and k[0][1] != k[1][1]
+        and {k[0], k[1]} not in ({"H1", "H2"}, {"H3", "H4"}, {"H5", "H6"}, {"H7", "H8"})
+        for k in pairs
+    )
 
 
 def test_nhs_number_matches_exactly_and_a_different_one_separates_namesakes(people):
@@ -226,8 +336,11 @@ def test_dedupe_people_clusters_and_cluster_ids_are_stable(people):
 
 def test_standardise_people_folds_names_and_expands_nicknames():
     frame = pl.DataFrame(
-        {"forename": ["  Zoë ", "BILL", "unknown"], "surname": ["O'Brien-Smith", "de la Cruz", "UNKNOWN"],
-         "date_of_birth": ["1980-02-03", None, "1999-12-31"]}
+        {
+            "forename": ["  Zoë ", "BILL", "unknown"],
+            "surname": ["O'Brien-Smith", "de la Cruz", "UNKNOWN"],
+            "date_of_birth": ["1980-02-03", None, "1999-12-31"],
+        }
     )
     out = standardise_people(frame)
     assert out["forename"].to_list() == ["zoe", "bill", None]
@@ -241,8 +354,9 @@ def test_standardise_people_folds_names_and_expands_nicknames():
 def test_link_people_rejects_frames_without_ids():
     with pytest.raises(ValueError, match="id"):
         link_people(pl.DataFrame({"forename": ["a"], "surname": ["b"], "date_of_birth": [date(2000, 1, 1)]}))
-    dup = pl.DataFrame({"id": [1, 1], "forename": ["a", "b"], "surname": ["c", "d"],
-                        "date_of_birth": [date(2000, 1, 1)] * 2})
+    dup = pl.DataFrame(
+        {"id": [1, 1], "forename": ["a", "b"], "surname": ["c", "d"], "date_of_birth": [date(2000, 1, 1)] * 2}
+    )
     with pytest.raises(ValueError, match="duplicate ids"):
         link_people(dup)
 
@@ -254,7 +368,9 @@ KEY = b"test-pseudonym-key-0123456789abcdef"
 BIRMINGHAM, COVENTRY, WOLVERHAMPTON = (52.4862, -1.8904), (52.4068, -1.5197), (52.5862, -2.1286)
 
 
-def _staged(feed: str, partner: str, key_col: str, rows: list[dict], extract: date = date(2025, 6, 1)) -> pl.DataFrame:
+def _staged(
+    feed: str, partner: str, key_col: str, rows: list[dict], extract: date = date(2025, 6, 1)
+) -> pl.DataFrame:
     frame = pl.DataFrame(rows, infer_schema_length=None)
     return frame.with_columns(
         pl.lit(partner).alias("_partner_id"),
@@ -264,25 +380,61 @@ def _staged(feed: str, partner: str, key_col: str, rows: list[dict], extract: da
 
 
 def _report(report_id, forename, surname, dob, sex, dod, classification, place, nhs=None, postcode=None):
-    return {"report_id": report_id, "forename": forename, "surname": surname, "date_of_birth": dob, "sex": sex,
-            "date_of_death": dod, "classification": classification, "incident_lat": place[0],
-            "incident_lon": place[1], "nhs_number_key": nhs, "home_postcode": postcode}
+    return {
+        "report_id": report_id,
+        "forename": forename,
+        "surname": surname,
+        "date_of_birth": dob,
+        "sex": sex,
+        "date_of_death": dod,
+        "classification": classification,
+        "incident_lat": place[0],
+        "incident_lon": place[1],
+        "nhs_number_key": nhs,
+        "home_postcode": postcode,
+    }
 
 
-def _me(case, forename, surname, dob, sex, dod, icd10, nhs=None, postcode=None, referred=False, concern=False):
-    return {"me_case_id": case, "forename": forename, "surname": surname, "date_of_birth": dob, "sex": sex,
-            "date_of_death": dod, "icd10_underlying": icd10, "nhs_number_key": nhs, "home_postcode": postcode,
-            "referred_to_coroner": referred, "me_concern": concern}
+def _me(
+    case, forename, surname, dob, sex, dod, icd10, nhs=None, postcode=None, referred=False, concern=False
+):
+    return {
+        "me_case_id": case,
+        "forename": forename,
+        "surname": surname,
+        "date_of_birth": dob,
+        "sex": sex,
+        "date_of_death": dod,
+        "icd10_underlying": icd10,
+        "nhs_number_key": nhs,
+        "home_postcode": postcode,
+        "referred_to_coroner": referred,
+        "me_concern": concern,
+    }
 
 
 def _inquest(ref, forename, surname, dob, dod, conclusion, police_report_id=None):
-    return {"inquest_ref": ref, "forename": forename, "surname": surname, "date_of_birth": dob,
-            "date_of_death": dod, "conclusion": conclusion, "police_report_id": police_report_id}
+    return {
+        "inquest_ref": ref,
+        "forename": forename,
+        "surname": surname,
+        "date_of_birth": dob,
+        "date_of_death": dod,
+        "conclusion": conclusion,
+        "police_report_id": police_report_id,
+    }
 
 
 def _contact(contact, forename, surname, dob, service, first, nhs=None):
-    return {"contact_id": contact, "forename": forename, "surname": surname, "date_of_birth": dob,
-            "service": service, "first_contact_date": first, "nhs_number_key": nhs}
+    return {
+        "contact_id": contact,
+        "forename": forename,
+        "surname": surname,
+        "date_of_birth": dob,
+        "service": service,
+        "first_contact_date": first,
+        "nhs_number_key": nhs,
+    }
 
 
 def hand_built_staged() -> dict[str, pl.DataFrame]:
@@ -291,47 +443,146 @@ def hand_built_staged() -> dict[str, pl.DataFrame]:
     (and to youth justice after it); a suicide known to adult social care; a natural death
     only the medical examiner knows. One finder appears in two reports."""
     d = date
-    reports = _staged("death_reports", "wmp", "report_id", [
-        _report("DR-2025-000101", "John", "Smith", d(1980, 3, 4), "m", d(2025, 1, 10), "natural", BIRMINGHAM,
-                nhs="nhsA", postcode="B23 6TJ"),
-        _report("DR-2025-000102", "Aisha", "Khan", d(1999, 11, 12), "f", d(2025, 3, 3), "homicide", COVENTRY),
-        _report("DR-2025-000103", "Robert", "Brown", d(1950, 6, 7), "m", d(2025, 4, 4), "suspected_suicide",
-                WOLVERHAMPTON),
-    ])
-    persons = _staged("death_report_persons", "wmp", "report_id", [
-        {"report_id": "DR-2025-000102", "person_seq": 1, "role": "finder", "forename": "Peter", "surname": "Green",
-         "date_of_birth": d(1985, 1, 1), "phone_key": "phone1"},
-        {"report_id": "DR-2025-000103", "person_seq": 1, "role": "finder", "forename": "Pete", "surname": "Green",
-         "date_of_birth": d(1985, 1, 1), "phone_key": "phone1"},
-    ]).with_columns(record_key=pl.concat_str([pl.col("record_key"), pl.lit("|"), pl.col("person_seq").cast(pl.String)]))
-    me = pl.concat([
-        _staged("me_deaths", "uhb", "me_case_id", [
-            _me("ME1", "John", "Smith", d(1980, 3, 4), "m", d(2025, 1, 14), "I21.9", nhs="nhsA"),
-            _me("ME2", "Mary", "Jones", d(1950, 7, 8), "f", d(2025, 2, 1), "X42", nhs="nhsB", postcode="WS1 1AA",
-                referred=True),
-        ]),
-        _staged("me_deaths", "rwt", "me_case_id", [
-            _me("ME3", "Doris", "Ollerenshaw", d(1930, 2, 2), "f", d(2025, 2, 20), "I50.0", nhs="nhsC"),
-        ]),
-        _staged("me_deaths", "uhcw", "me_case_id", [
-            _me("ME4", "Aisha", "Khan", d(1999, 11, 12), "f", d(2025, 3, 3), "X99", nhs="nhsD"),
-        ]),
-    ])
-    inquests = _staged("inquests", "coroner_bs", "inquest_ref", [
-        _inquest("INQ1", "Jon", "Smith", d(1980, 3, 4), d(2025, 1, 10), "unlawful_killing", "DR-2025-000101"),
-        _inquest("INQ2", "Mary", "Jones", d(1950, 7, 8), d(2025, 2, 1), "pending"),
-    ])
-    contacts = pl.concat([
-        _staged("safeguarding_contacts", "bham", "contact_id", [
-            _contact("SC1", "Aisha", "Khan", d(1999, 11, 12), "housing", d(2024, 5, 1), nhs="nhsD"),
-            _contact("SC3", "Robert", "Brown", d(1950, 6, 7), "adult_social_care", d(2023, 1, 1)),
-        ]),
-        _staged("safeguarding_contacts", "cov", "contact_id", [
-            _contact("SC2", "Aisha", "Khan", d(1999, 11, 12), "youth_justice", d(2025, 4, 1)),
-        ]),
-    ])
-    return {"death_reports": reports, "death_report_persons": persons, "me_deaths": me, "inquests": inquests,
-            "safeguarding_contacts": contacts}
+    reports = _staged(
+        "death_reports",
+        "wmp",
+        "report_id",
+        [
+            _report(
+                "DR-2025-000101",
+                "John",
+                "Smith",
+                d(1980, 3, 4),
+                "m",
+                d(2025, 1, 10),
+                "natural",
+                BIRMINGHAM,
+                nhs="nhsA",
+                postcode="B23 6TJ",
+            ),
+            _report(
+                "DR-2025-000102", "Aisha", "Khan", d(1999, 11, 12), "f", d(2025, 3, 3), "homicide", COVENTRY
+            ),
+            _report(
+                "DR-2025-000103",
+                "Robert",
+                "Brown",
+                d(1950, 6, 7),
+                "m",
+                d(2025, 4, 4),
+                "suspected_suicide",
+                WOLVERHAMPTON,
+            ),
+        ],
+    )
+    persons = _staged(
+        "death_report_persons",
+        "wmp",
+        "report_id",
+        [
+            {
+                "report_id": "DR-2025-000102",
+                "person_seq": 1,
+                "role": "finder",
+                "forename": "Peter",
+                "surname": "Green",
+                "date_of_birth": d(1985, 1, 1),
+                "phone_key": "phone1",
+            },
+            {
+                "report_id": "DR-2025-000103",
+                "person_seq": 1,
+                "role": "finder",
+                "forename": "Pete",
+                "surname": "Green",
+                "date_of_birth": d(1985, 1, 1),
+                "phone_key": "phone1",
+            },
+        ],
+    ).with_columns(
+        record_key=pl.concat_str([pl.col("record_key"), pl.lit("|"), pl.col("person_seq").cast(pl.String)])
+    )
+    me = pl.concat(
+        [
+            _staged(
+                "me_deaths",
+                "uhb",
+                "me_case_id",
+                [
+                    _me("ME1", "John", "Smith", d(1980, 3, 4), "m", d(2025, 1, 14), "I21.9", nhs="nhsA"),
+                    _me(
+                        "ME2",
+                        "Mary",
+                        "Jones",
+                        d(1950, 7, 8),
+                        "f",
+                        d(2025, 2, 1),
+                        "X42",
+                        nhs="nhsB",
+                        postcode="WS1 1AA",
+                        referred=True,
+                    ),
+                ],
+            ),
+            _staged(
+                "me_deaths",
+                "rwt",
+                "me_case_id",
+                [
+                    _me(
+                        "ME3", "Doris", "Ollerenshaw", d(1930, 2, 2), "f", d(2025, 2, 20), "I50.0", nhs="nhsC"
+                    ),
+                ],
+            ),
+            _staged(
+                "me_deaths",
+                "uhcw",
+                "me_case_id",
+                [
+                    _me("ME4", "Aisha", "Khan", d(1999, 11, 12), "f", d(2025, 3, 3), "X99", nhs="nhsD"),
+                ],
+            ),
+        ]
+    )
+    inquests = _staged(
+        "inquests",
+        "coroner_bs",
+        "inquest_ref",
+        [
+            _inquest(
+                "INQ1", "Jon", "Smith", d(1980, 3, 4), d(2025, 1, 10), "unlawful_killing", "DR-2025-000101"
+            ),
+            _inquest("INQ2", "Mary", "Jones", d(1950, 7, 8), d(2025, 2, 1), "pending"),
+        ],
+    )
+    contacts = pl.concat(
+        [
+            _staged(
+                "safeguarding_contacts",
+                "bham",
+                "contact_id",
+                [
+                    _contact("SC1", "Aisha", "Khan", d(1999, 11, 12), "housing", d(2024, 5, 1), nhs="nhsD"),
+                    _contact("SC3", "Robert", "Brown", d(1950, 6, 7), "adult_social_care", d(2023, 1, 1)),
+                ],
+            ),
+            _staged(
+                "safeguarding_contacts",
+                "cov",
+                "contact_id",
+                [
+                    _contact("SC2", "Aisha", "Khan", d(1999, 11, 12), "youth_justice", d(2025, 4, 1)),
+                ],
+            ),
+        ]
+    )
+    return {
+        "death_reports": reports,
+        "death_report_persons": persons,
+        "me_deaths": me,
+        "inquests": inquests,
+        "safeguarding_contacts": contacts,
+    }
 
 
 HAND_LINKS = [  # the pairs a correct matcher finds in hand_built_staged()
@@ -348,8 +599,12 @@ HAND_LINKS = [  # the pairs a correct matcher finds in hand_built_staged()
 
 def _hand_matches() -> pl.DataFrame:
     return pl.DataFrame(
-        {"record_key_l": [a for a, _, _ in HAND_LINKS], "record_key_r": [b for _, b, _ in HAND_LINKS],
-         "match_probability": [p for _, _, p in HAND_LINKS], "linked": [True] * len(HAND_LINKS)}
+        {
+            "record_key_l": [a for a, _, _ in HAND_LINKS],
+            "record_key_r": [b for _, b, _ in HAND_LINKS],
+            "match_probability": [p for _, _, p in HAND_LINKS],
+            "linked": [True] * len(HAND_LINKS),
+        }
     )
 
 
@@ -370,9 +625,20 @@ def _death(register: pl.DataFrame, record_key: str) -> dict:
 def test_death_register_has_exactly_the_contract_columns(hand_register):
     assert tuple(hand_register.columns) == DEATH_REGISTER_COLUMNS
     assert DEATH_REGISTER_COLUMNS == (
-        "death_id", "person_key", "police_report_id", "source_records", "date_of_death", "la_code", "sex",
-        "age_at_death", "police_classification", "inquest_conclusion", "icd10_underlying", "known_to_services",
-        "disagreements", "match_probability",
+        "death_id",
+        "person_key",
+        "police_report_id",
+        "source_records",
+        "date_of_death",
+        "la_code",
+        "sex",
+        "age_at_death",
+        "police_classification",
+        "inquest_conclusion",
+        "icd10_underlying",
+        "known_to_services",
+        "disagreements",
+        "match_probability",
     )
     assert hand_register.height == 5
     assert hand_register["death_id"].n_unique() == 5
@@ -389,7 +655,10 @@ def test_death_register_joins_sources_and_names_the_disagreements(hand_register)
     assert smith["icd10_underlying"] == "I21.9"
     assert smith["la_code"] == "E08000025"  # from the incident coordinates
     assert smith["match_probability"] == pytest.approx(0.97)
-    assert "Police classified the death as natural but the inquest concluded unlawful killing" in smith["disagreements"]
+    assert (
+        "Police classified the death as natural but the inquest concluded unlawful killing"
+        in smith["disagreements"]
+    )
     assert any(t.startswith("Dates of death differ by 4 days") for t in smith["disagreements"])
     # two sources agree on 10 January against one on the 14th
     assert smith["date_of_death"] == date(2025, 1, 10)
@@ -410,7 +679,9 @@ def test_known_to_services_counts_only_contacts_before_the_death(hand_register):
     khan = _death(hand_register, "death_reports:wmp:DR-2025-000102")
     assert khan["known_to_services"] == ["housing"]
     assert khan["age_at_death"] == 25 and khan["sex"] == "f" and khan["la_code"] == "E08000026"
-    assert "safeguarding_contacts:bham:SC1" not in khan["source_records"]  # contacts are not the death's records
+    assert (
+        "safeguarding_contacts:bham:SC1" not in khan["source_records"]
+    )  # contacts are not the death's records
     brown = _death(hand_register, "death_reports:wmp:DR-2025-000103")
     assert brown["known_to_services"] == ["adult_social_care"] and brown["age_at_death"] == 74
 
@@ -422,11 +693,16 @@ def test_person_keys_and_death_ids_are_stable_and_keyed():
     finders = clusters.filter(pl.col("role") == "finder")
     assert finders["person_key"].n_unique() == 1 and finders["cluster_size"].to_list() == [2, 2]
     assert set(clusters.filter(pl.col("feed") == "safeguarding_contacts")["role"]) == {"subject"}
-    again = build_death_register(staged, records, cluster_people(records, _hand_matches(), KEY), _hand_matches(), KEY)
+    again = build_death_register(
+        staged, records, cluster_people(records, _hand_matches(), KEY), _hand_matches(), KEY
+    )
     first = build_death_register(staged, records, clusters, _hand_matches(), KEY)
     assert first.equals(again)
     other_key = build_death_register(
-        staged, records, cluster_people(records, _hand_matches(), b"another-key-0123456789"), _hand_matches(),
+        staged,
+        records,
+        cluster_people(records, _hand_matches(), b"another-key-0123456789"),
+        _hand_matches(),
         b"another-key-0123456789",
     )
     assert set(other_key["death_id"]).isdisjoint(set(first["death_id"]))
@@ -436,12 +712,19 @@ def test_two_police_reports_in_one_person_stay_two_deaths():
     """Records of two reports that linkage wrongly joins still give one death per report."""
     staged = hand_built_staged()
     records = person_records(staged)
-    matches = pl.concat([
-        _hand_matches(),
-        pl.DataFrame({"record_key_l": ["death_reports:wmp:DR-2025-000102"],
-                      "record_key_r": ["death_reports:wmp:DR-2025-000103"], "match_probability": [0.91],
-                      "linked": [True]}),
-    ])
+    matches = pl.concat(
+        [
+            _hand_matches(),
+            pl.DataFrame(
+                {
+                    "record_key_l": ["death_reports:wmp:DR-2025-000102"],
+                    "record_key_r": ["death_reports:wmp:DR-2025-000103"],
+                    "match_probability": [0.91],
+                    "linked": [True],
+                }
+            ),
+        ]
+    )
     register = build_death_register(staged, records, cluster_people(records, matches, KEY), matches, KEY)
     assert register.height == 5
     assert _death(register, "me_deaths:uhcw:ME4")["police_report_id"] == "DR-2025-000102"
@@ -469,19 +752,31 @@ def test_worst_death_errors_name_false_merges_and_missed_links(hand_register):
     # Truth that disagrees with the register twice: ME1 is somebody else's death, and
     # police report 103 and the rwt examiner's record are one death.
     truth_death = {
-        "death_reports:wmp:DR-2025-000101": "t1", "inquests:coroner_bs:INQ1": "t1", "me_deaths:uhb:ME1": "t9",
-        "inquests:coroner_bs:INQ2": "t2", "me_deaths:uhb:ME2": "t2", "me_deaths:rwt:ME3": "t5",
-        "death_reports:wmp:DR-2025-000102": "t3", "me_deaths:uhcw:ME4": "t3", "death_reports:wmp:DR-2025-000103": "t5",
+        "death_reports:wmp:DR-2025-000101": "t1",
+        "inquests:coroner_bs:INQ1": "t1",
+        "me_deaths:uhb:ME1": "t9",
+        "inquests:coroner_bs:INQ2": "t2",
+        "me_deaths:uhb:ME2": "t2",
+        "me_deaths:rwt:ME3": "t5",
+        "death_reports:wmp:DR-2025-000102": "t3",
+        "me_deaths:uhcw:ME4": "t3",
+        "death_reports:wmp:DR-2025-000103": "t5",
     }
-    truth = pl.DataFrame({"record_key": list(truth_death), "death_id": list(truth_death.values()),
-                          "person_id": list(truth_death.values())})
+    truth = pl.DataFrame(
+        {
+            "record_key": list(truth_death),
+            "death_id": list(truth_death.values()),
+            "person_id": list(truth_death.values()),
+        }
+    )
     scores = score_death_clusters(hand_register, truth)
     assert scores["false_positives"] == 2 and scores["false_negatives"] == 1
-    errors = worst_death_errors(hand_register, truth, records, _hand_matches().with_columns(evidence=pl.lit("x")),
-                                threshold=0.9)
+    errors = worst_death_errors(
+        hand_register, truth, records, _hand_matches().with_columns(evidence=pl.lit("x")), threshold=0.9
+    )
     kinds = errors.group_by("kind").len().sort("kind").rows()
     assert kinds == [("false_merge", 2), ("missed_link", 1)]
     merge = errors.filter(pl.col("record_key_r") == "me_deaths:uhb:ME1").row(0, named=True)
-    assert "linked at 0.970" in merge["cause"] and "date of death" not in merge["cause"]
+    assert "linked at 0.970" in merge["cause"] and "date of death 2025-01-10 vs 2025-01-14" in merge["cause"]
     missed = errors.filter(pl.col("kind") == "missed_link").row(0, named=True)
     assert "not a candidate pair" in missed["cause"] and "forename Robert vs Doris" in missed["cause"]

@@ -60,7 +60,9 @@ def test_linkage_assets_declare_group_owners_and_upstream_staged_feeds():
     for a in linkage_assets:
         for key in a.keys:
             keys[key] = a
-    assert set(keys) == {AssetKey(["linkage", n]) for n in ("person_matches", "person_clusters", "death_register")}
+    assert set(keys) == {
+        AssetKey(["linkage", n]) for n in ("person_matches", "person_clusters", "death_register")
+    }
     for key, a in keys.items():
         assert a.group_names_by_key[key] == "linkage"
         assert a.specs_by_key[key].owners and a.specs_by_key[key].kinds and a.specs_by_key[key].description

@@ -5,7 +5,8 @@ takes polars frames of people and returns scored pairs, so it works on any popul
 
 The model is a Fellegi-Sunter model trained unsupervised on the data being linked:
 
-- ``u`` probabilities by random sampling of record pairs (seeded, so reproducible);
+- ``u`` probabilities by random sampling of record pairs (Splink 5 samples by a hash of the
+  record ids, so the same inputs always give the same model);
 - ``m`` probabilities by expectation maximisation on blocked pairs (same date of birth;
   same forename and surname; same identifier where there is one);
 - the prior (probability two random records match) from deterministic rules.
@@ -18,6 +19,8 @@ Comparisons (each level is a plain-language label in :func:`link_people`'s evide
   "smith-jones" ~ "jones"), initials;
 - date of birth: exact, day and month swapped, one keystroke, within a year;
 - postcode (any country's format): exact, same first part ("B23 6TJ" ~ "B23 7QX");
+- date of death, when the records carry one (two records of one death): same day, a day
+  apart, within a month;
 - sex; and identifiers compared exactly. Deterministic identifiers (a valid NHS number
   by default) decide when both records carry one: equal is a match, different is not.
 
@@ -152,7 +155,8 @@ def standardise_people(
     """The comparison features Splink sees, one row per input row, in input order.
 
     ``frame`` needs ``forename``, ``surname`` and ``date_of_birth`` (a ``Date``, or ISO
-    text); ``postcode``, ``sex`` and the ``identifier_columns`` are used when present.
+    text); ``postcode``, ``sex``, ``date_of_death`` and the ``identifier_columns`` are used
+    when present.
     Names are folded (case, accents, punctuation); placeholder names such as "unknown"
     become null; postcodes lose their spaces for exact comparison and keep their first
     part (the UK outward code, when the format has one) for a partial match.
@@ -217,6 +221,8 @@ def standardise_people(
     )
     out = out.with_columns(
         pl.col("date_of_birth").dt.strftime("%Y-%m-%d").alias("date_of_birth_text"),
+        pl.col("date_of_birth").dt.year().alias("birth_year"),
+        pl.col("date_of_birth").dt.strftime("%m-%d").alias("birth_day_month"),
         pl.when(swapped_ok)
         .then(
             pl.date(
@@ -239,6 +245,13 @@ def standardise_people(
         )
     else:
         out = out.with_columns(postcode=pl.lit(None, pl.String), postcode_area=pl.lit(None, pl.String))
+    if "date_of_death" in frame.columns:
+        dod = frame["date_of_death"]
+        if dod.dtype == pl.String:
+            dod = dod.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
+        out = out.with_columns(date_of_death=dod.cast(pl.Date))
+    else:
+        out = out.with_columns(date_of_death=pl.lit(None, pl.Date))
     if "sex" in frame.columns:
         sex = frame["sex"].cast(pl.String).str.to_lowercase().str.strip_chars()
         sex = sex.replace({"male": "m", "man": "m", "female": "f", "woman": "f", "h": "m"})
@@ -277,6 +290,11 @@ def _comparisons(identifiers: Sequence[str], present: set[str]) -> list[Any]:
             cll.ArrayIntersectLevel("forename_names", 1).configure(
                 m_probability=0.06, label_for_charts="forename nickname or shared part"
             ),
+            # a shortened forename: "harj" for "harjinder", "chris" for "christopher"
+            cll.CustomLevel(
+                "(length(forename_l) >= 3 and substr(forename_r, 1, length(forename_l)) = forename_l) "
+                "or (length(forename_r) >= 3 and substr(forename_l, 1, length(forename_r)) = forename_r)"
+            ).configure(m_probability=0.02, label_for_charts="forename shortened"),
             cll.CustomLevel(
                 "(length(forename_l) = 1 or length(forename_r) = 1) "
                 "and forename_initial_l = forename_initial_r"
@@ -348,6 +366,26 @@ def _comparisons(identifiers: Sequence[str], present: set[str]) -> list[Any]:
                 ],
             )
         )
+    if "date_of_death" in present:
+        comparisons.append(
+            cl.CustomComparison(
+                output_column_name="date_of_death",
+                comparison_description="date of death",
+                comparison_levels=[
+                    cll.NullLevel("date_of_death"),
+                    cll.ExactMatchLevel("date_of_death").configure(
+                        m_probability=0.85, label_for_charts="same date of death"
+                    ),
+                    cll.AbsoluteDateDifferenceLevel(
+                        "date_of_death", threshold=1, metric="day", input_is_string=False
+                    ).configure(m_probability=0.08, label_for_charts="dates of death a day apart"),
+                    cll.AbsoluteDateDifferenceLevel(
+                        "date_of_death", threshold=31, metric="day", input_is_string=False
+                    ).configure(m_probability=0.05, label_for_charts="dates of death within a month"),
+                    cll.ElseLevel().configure(m_probability=0.02, label_for_charts="dates of death differ"),
+                ],
+            )
+        )
     if "sex" in present:
         comparisons.append(
             cl.CustomComparison(
@@ -382,17 +420,28 @@ def _comparisons(identifiers: Sequence[str], present: set[str]) -> list[Any]:
 def _prediction_rules(identifiers: Sequence[str], present: set[str]) -> list[Any]:
     from splink import block_on
 
-    rules = [block_on(i) for i in identifiers if i in present]
+    rules: list[Any] = [block_on(i) for i in identifiers if i in present]
     rules += [
         block_on("date_of_birth", "forename_initial"),
         block_on("date_of_birth", "surname_initial"),
         # the last part of a double-barrelled or married surname: "achterberg-lindqvist"
         block_on("date_of_birth", "surname_last"),
-        block_on("forename_key", "surname"),
-        block_on("forename_key", "surname_joined"),
+        # same names, date of birth keyed wrongly: same year (day and month swapped, a day
+        # typo) or same day and month (a year typo)
+        block_on("forename_key", "surname", "birth_year"),
+        block_on("forename_key", "surname", "birth_day_month"),
+        # same names, date of birth missing on one side (a finder, an unidentified body).
+        # Same names alone would square with the population (every John Smith against
+        # every other), so this rule only admits pairs with a blank date of birth.
+        "l.forename_key = r.forename_key and l.surname = r.surname "
+        "and (l.date_of_birth is null or r.date_of_birth is null)",
     ]
     if "postcode" in present:
         rules.append(block_on("postcode", "surname_initial"))
+    if "date_of_death" in present:
+        # two records of one death, date of birth perhaps blank, surname perhaps changed
+        rules.append(block_on("date_of_death", "forename_key"))
+        rules.append(block_on("date_of_death", "surname"))
     return rules
 
 
@@ -456,8 +505,9 @@ def run_splink(
     threshold: float = DEFAULT_THRESHOLD,
     backend: Backend = "duckdb",
     spark_session: Any | None = None,
-    seed: int = 20260105,
-    max_pairs_u: float = 2e6,
+    seed: int | None = None,
+    max_pairs_u: float = 1e6,
+    max_pairs_em: float = 1e6,
     deterministic_recall: float = 0.7,
     keep_columns: Sequence[str] = (),
 ) -> LinkageRun:
@@ -474,7 +524,7 @@ def run_splink(
     from splink import Linker, SettingsCreator, block_on
 
     link = len(features) == 2
-    optional = ["postcode", "sex", *identifiers]
+    optional = ["postcode", "sex", "date_of_death", *identifiers]
     present = {c for c in optional if _informative(features, c, link)}
     identifiers = [i for i in identifiers if i in present]
     notes: list[str] = []
@@ -502,7 +552,7 @@ def run_splink(
         comparisons=_comparisons(identifiers, present),
         blocking_rules_to_generate_predictions=_prediction_rules(identifiers, present),
         retain_matching_columns=True,
-        retain_intermediate_calculation_columns=True,
+        retain_intermediate_calculation_columns=False,
         additional_columns_to_retain=list(keep_columns),
         max_iterations=20,
         em_convergence=1e-4,
@@ -513,8 +563,9 @@ def run_splink(
     sdfs = [_register(db_api, f, n, backend) for f, n in zip(features, names, strict=True)]
     with _quiet_splink():
         linker = Linker(sdfs if link else sdfs[0], settings, log_level=None)
+        deterministic_ids = [i for i in deterministic_identifiers if i in identifiers]
         deterministic = [block_on("forename", "surname", "date_of_birth")]
-        deterministic += [block_on(i) for i in identifiers]
+        deterministic += [block_on(i) for i in deterministic_ids]
         try:
             linker.training.estimate_probability_two_random_records_match(
                 deterministic, recall=deterministic_recall
@@ -527,15 +578,20 @@ def run_splink(
         if not lam or lam <= 0:
             linker._settings_obj._probability_two_random_records_match = floor
             notes.append("prior fell back to one match per record")
+        # Splink 5 samples by a hash of the record ids: deterministic without a seed, and
+        # twice as fast as with one.
         linker.training.estimate_u_using_random_sampling(
             max_pairs=max_pairs_u, seed=seed, min_count_per_level=None, num_chunks=1
         )
+        # m by EM on blocked pairs: names trained among pairs with the same date of birth,
+        # dates of birth and the rest among pairs with the same names, everything among
+        # pairs sharing a deterministic identifier (the cleanest matches there are).
         em_rules = [block_on("date_of_birth"), block_on("forename", "surname")]
-        em_rules += [block_on(i) for i in identifiers]
+        em_rules += [block_on(i) for i in deterministic_ids]
         for rule in em_rules:
             try:
                 linker.training.estimate_parameters_using_expectation_maximisation(
-                    rule, estimate_without_term_frequencies=True, max_pairs=2e6
+                    rule, estimate_without_term_frequencies=True, max_pairs=max_pairs_em
                 )
             except Exception as exc:  # too few pairs under this rule to train on
                 notes.append(
@@ -544,10 +600,14 @@ def run_splink(
                 )
         model = regularise_model(linker.misc.save_model_to_json())
         linker = Linker(sdfs if link else sdfs[0], model, log_level=None)
+        for column in ("forename", "surname"):
+            table = _register(
+                db_api, identity_term_frequencies(features, column), f"tf_people_{column}", backend
+            )
+            linker.table_management.register_term_frequency_lookup(table, column)
         # Deterministic identifiers need the scores of every pair sharing one (see
         # _apply_deterministic_identifiers): predict lower, filter at the threshold after.
-        deterministic = [i for i in deterministic_identifiers if i in identifiers]
-        floor_threshold = min(threshold, DETERMINISTIC_SCORE_FLOOR) if deterministic else threshold
+        floor_threshold = min(threshold, DETERMINISTIC_SCORE_FLOOR) if deterministic_ids else threshold
         predictions = linker.inference.predict(
             threshold_match_probability=floor_threshold, warning_mode="never"
         )
@@ -583,7 +643,13 @@ def run_splink(
                 for c in ("unique_id", "frame", *keep_columns)
             ],
         )
-    pairs = _apply_deterministic_identifiers(pairs, features, deterministic, labels, notes)
+    if "date_of_death" in labels:
+        # A person dies once: records of deaths more than a month apart are two people,
+        # however alike (namesakes born the same day exist; only the NHS number or the
+        # date of death tells them apart).
+        differs = _level(labels, "date_of_death", "dates of death differ")
+        pairs = pairs.filter(~(pl.col("gamma_date_of_death") == differs).fill_null(False))
+    pairs = _apply_deterministic_identifiers(pairs, features, deterministic_ids, labels, notes)
     pairs = pairs.filter(pl.col("match_probability") >= threshold)
     return LinkageRun(pairs, model, labels, notes)
 
@@ -635,6 +701,21 @@ def _apply_deterministic_identifiers(
         .then(1.0)
         .otherwise(pl.col("match_probability")),
     )
+
+
+def identity_term_frequencies(features: list[pl.DataFrame], column: str) -> pl.DataFrame:
+    """Term frequencies of ``column`` counted once per distinct identity.
+
+    Splink's default counts a name once per record, so a person recorded fifteen times
+    (a finder in many reports) makes their own rare name look common and their records
+    then fail to link on it. Here a name counts once per distinct (forename, surname,
+    date of birth): exact repeats of one identity collapse, different people sharing a
+    name still count separately. Returns ``<column>``, ``tf_<column>``.
+    """
+    identities = pl.concat([f.select("forename", "surname", "date_of_birth") for f in features]).unique()
+    counts = identities.filter(pl.col(column).is_not_null()).group_by(column).len()
+    total = counts["len"].sum()
+    return counts.select(column, (pl.col("len") / max(total, 1)).alias(f"tf_{column}"))
 
 
 #: Smallest m probability a trained level keeps. Unsupervised training on clean stretches
@@ -761,7 +842,7 @@ def link_people(
     spark_session: Any | None = None,
     identifier_columns: Sequence[str] = DEFAULT_IDENTIFIERS,
     deterministic_identifiers: Sequence[str] = DEFAULT_IDENTIFIERS,
-    seed: int = 20260105,
+    seed: int | None = None,
     with_evidence: bool = False,
 ) -> pl.DataFrame:
     """Find records of the same person: dedupe ``left``, or link ``left`` to ``right``.
@@ -770,7 +851,8 @@ def link_people(
         left, right: polars frames with ``id`` (unique within the frame), ``forename``,
             ``surname``, ``date_of_birth`` (``Date`` or ISO text) and optionally
             ``postcode`` (any country's format), ``sex`` and ``nhs_number`` (or the
-            other ``identifier_columns``). Without ``right``, ``left`` is deduplicated.
+            other ``identifier_columns``), and ``date_of_death`` where the records are of
+            deaths. Without ``right``, ``left`` is deduplicated.
         threshold: keep pairs whose match probability is at least this (default
             :data:`DEFAULT_THRESHOLD`, 0.9).
         backend: ``"duckdb"`` (default, in process) or ``"spark"`` for very large data
@@ -783,8 +865,9 @@ def link_people(
             values are not (the pair is dropped). A valid NHS number by default. A value
             shared by more than :data:`MAX_RECORDS_PER_IDENTIFIER` records is ignored as a
             placeholder.
-        seed: seed of the random sampling that estimates ``u``; same inputs and seed
-            give the same output.
+        seed: mixed into the sampling that estimates ``u``. Splink 5 samples record pairs
+            by a hash of the record ids, so the same inputs give the same output with or
+            without a seed (and twice as fast without).
         with_evidence: also return ``match_weight`` and ``evidence`` (the comparison
             levels in words, e.g. "forename nickname or shared part; same surname").
 

@@ -131,7 +131,7 @@ def score_death_clusters(register: pl.DataFrame, source_records: pl.DataFrame) -
 
 def _describe_difference(a: dict, b: dict) -> str:
     parts = []
-    for field in ("forename", "surname", "date_of_birth", "sex", "postcode"):
+    for field in ("forename", "surname", "date_of_birth", "date_of_death", "sex", "postcode"):
         va, vb = a.get(field), b.get(field)
         if va is None or vb is None:
             if va is not None or vb is not None:

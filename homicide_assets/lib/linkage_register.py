@@ -255,7 +255,7 @@ def match_people(
     review_threshold: float = MATCH_REVIEW_THRESHOLD,
     backend: Backend = "duckdb",
     spark_session: Any | None = None,
-    seed: int = 20260105,
+    seed: int | None = None,
 ) -> PersonMatching:
     """Score pairs of person records (``linkage/person_matches``).
 
@@ -962,7 +962,7 @@ def link_platform(
     threshold: float = CLUSTER_THRESHOLD,
     backend: Backend = "duckdb",
     spark_session: Any | None = None,
-    seed: int = 20260105,
+    seed: int | None = None,
 ) -> PlatformLinkage:
     """Person matches, person clusters and the death register from the staged feeds."""
     records = person_records(staged)

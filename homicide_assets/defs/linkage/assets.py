@@ -48,8 +48,10 @@ class LinkageConfig(Config):
         le=1.0,
         description="Match probability from which two records are the same person.",
     )
-    seed: int = Field(
-        default=20260105, description="Seed of the random sampling that trains u probabilities."
+    seed: int | None = Field(
+        default=None,
+        description="Mixed into the sampling that trains u probabilities (sampling is by a hash of "
+        "record ids, so results are reproducible without one).",
     )
 
 
