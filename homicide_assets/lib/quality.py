@@ -533,6 +533,11 @@ details pre{white-space:pre-wrap;font-size:.75rem;background:#f8f8f8;padding:1re
 """
 
 
+def _setup_note(report: QualityReport) -> str:
+    setup = report.timings.get("gx_setup", 0.0)
+    return f" (plus {setup:.1f} s starting Great Expectations in this process)" if setup >= 0.5 else ""
+
+
 def render_html(report: QualityReport) -> str:
     """A self-contained HTML page for one validation: verdicts, every rule, masked samples, the GX JSON."""
     e = html.escape
@@ -549,7 +554,8 @@ def render_html(report: QualityReport) -> str:
         f"<p>{verdict}</p>",
         f"<p class=\"muted\">Suite <code>expectations/{e(report.feed)}.json</code> (Great Expectations), "
         f"validated {e(report.validated_at.isoformat(timespec='seconds'))} on {report.rows:,} rows in "
-        f"{sum(report.timings.values()):.2f} s. ERROR rules block everything downstream; WARN rules inform. "
+        f"{sum(v for k, v in report.timings.items() if k != 'gx_setup'):.2f} s"
+        f"{_setup_note(report)}. ERROR rules block everything downstream; WARN rules inform. "
         f"Values of personal and free-text columns are shown as <code>{e(MASK)}</code>.</p>",
     ]
     for severity in SEVERITIES:
