@@ -252,6 +252,10 @@ def generate(
     )
     deterministic["compliance_findings"] = findings.height
     deterministic["scale_description"] = sc.description
+    deterministic["compliance_scenario"] = asdict(compliance)
+    district_la = geo.districts()["la_code"].to_list()
+    residence = [district_la[i] for i in deaths["home_district_idx"].to_list()]
+    deterministic["deaths_by_residence_la"] = dict(sorted(pl.Series(residence).value_counts().iter_rows()))
     truth.write_json(deterministic, gt / "summary.json")
     summary.seconds = round(time.perf_counter() - started, 2)
     summary.peak_rss_mb = round(_peak_rss_mb(), 1)
