@@ -780,3 +780,30 @@ def test_worst_death_errors_name_false_merges_and_missed_links(hand_register):
     assert "linked at 0.970" in merge["cause"] and "date of death 2025-01-10 vs 2025-01-14" in merge["cause"]
     missed = errors.filter(pl.col("kind") == "missed_link").row(0, named=True)
     assert "not a candidate pair" in missed["cause"] and "forename Robert vs Doris" in missed["cause"]
+
+
+def test_deaths_more_than_a_month_apart_stay_two_deaths_in_one_person():
+    """Namesakes joined into one person (through a third record) still die twice."""
+    staged = hand_built_staged()
+    records = person_records(staged)
+    matches = pl.concat(
+        [
+            _hand_matches(),
+            pl.DataFrame(
+                {
+                    "record_key_l": ["me_deaths:rwt:ME3"],
+                    "record_key_r": ["safeguarding_contacts:bham:SC3"],
+                    "match_probability": [0.93],
+                    "linked": [True],
+                }
+            ),
+        ]
+    )
+    clusters = cluster_people(records, matches, KEY)
+    same_person = clusters.filter(
+        pl.col("record_key").is_in(["me_deaths:rwt:ME3", "death_reports:wmp:DR-2025-000103"])
+    )
+    assert same_person["person_key"].n_unique() == 1  # one person cluster ...
+    register = build_death_register(staged, records, clusters, matches, KEY)
+    assert register.height == 5  # ... but 20 February and 4 April are two deaths
+    assert _death(register, "me_deaths:rwt:ME3")["source_records"] == ["me_deaths:rwt:ME3"]

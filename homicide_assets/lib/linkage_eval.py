@@ -15,7 +15,8 @@ Functions (used by ``make bench`` through :func:`evaluate_linkage`, and by
 - :func:`score_death_clusters`: ``linkage/death_register`` against the true deaths;
 - :func:`worst_death_errors`: the ten worst false merges and missed links, each with its
   cause in words;
-- :func:`load_ground_truth` and :func:`evaluate_linkage`: everything above as one dict.
+- :func:`load_ground_truth` and :func:`evaluate_linkage`: everything above as one dict;
+- :func:`evaluate_data_dir`: the same on a data directory the graph has built.
 """
 
 from __future__ import annotations
@@ -256,3 +257,31 @@ def evaluate_linkage(
         ),
         "worst_errors": worst_death_errors(register, truth, records, matches, threshold=threshold).to_dicts(),
     }
+
+
+def evaluate_data_dir(
+    data_dir: str | Path, ground_truth_dir: str | Path, *, threshold: float | None = None
+) -> dict:
+    """:func:`evaluate_linkage` on a built data directory: reads ``warehouse/staged/*`` and
+    ``warehouse/linkage/{person_matches,person_clusters,death_register}`` (what ``make bench``
+    builds) and the generator's ``ground_truth/``."""
+    from homicide_assets.lib.linkage_register import CLUSTER_THRESHOLD, PERSON_FEEDS, person_records
+    from homicide_assets.lib.settings import DataDir
+
+    data = DataDir(Path(data_dir).resolve())
+    staged = {}
+    for feed in PERSON_FEEDS:
+        path = data.warehouse_file(["staged", feed])
+        staged[feed] = pl.read_parquet(path) if path.exists() else None
+    linkage = {
+        name: pl.read_parquet(data.warehouse_file(["linkage", name]))
+        for name in ("person_matches", "person_clusters", "death_register")
+    }
+    return evaluate_linkage(
+        person_records(staged),
+        linkage["person_matches"],
+        linkage["person_clusters"],
+        linkage["death_register"],
+        load_ground_truth(ground_truth_dir),
+        threshold=CLUSTER_THRESHOLD if threshold is None else threshold,
+    )

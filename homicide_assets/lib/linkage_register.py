@@ -465,41 +465,13 @@ def _district_la(postcode: pl.Expr) -> pl.Expr:
     return district.replace_strict(postcode_district_la(), default=None, return_dtype=pl.String)
 
 
-def assign_deaths(records: pl.DataFrame, clusters: pl.DataFrame, matches: pl.DataFrame) -> pl.DataFrame:
-    """Group the deceased records into deaths: ``record_key`` -> ``death_group``.
+#: Deceased records of one person whose dates of death are further apart than this are
+#: different deaths (namesakes born the same day, joined through a third record).
+SAME_DEATH_MAX_DAYS = 31
 
-    The deceased records of one person are one death, except that one death has at most
-    one police report: when a person's records hold several reports (two people taken
-    for one, or a duplicate report), each report anchors its own death and every other
-    record joins the report it cites, else the report it matches best, else the one with
-    the nearest date of death.
-    """
-    deceased = records.filter(pl.col("role") == "deceased").join(
-        clusters.select("record_key", "person_key"), on="record_key", how="left"
-    )
-    if deceased.is_empty():
-        return pl.DataFrame(schema={"record_key": pl.String, "death_group": pl.String})
-    reports = deceased.filter(pl.col("feed") == "death_reports")
-    n_reports = reports.group_by("person_key").agg(pl.len().alias("n_reports"))
-    deceased = deceased.join(n_reports, on="person_key", how="left").with_columns(
-        pl.col("n_reports").fill_null(0)
-    )
-    simple = deceased.filter(pl.col("n_reports") <= 1).select(
-        "record_key", pl.col("person_key").alias("death_group")
-    )
-    crowded = deceased.filter(pl.col("n_reports") > 1)
-    if crowded.is_empty():
-        return simple
-    anchors = crowded.filter(pl.col("feed") == "death_reports").select(
-        "person_key",
-        pl.col("record_key").alias("anchor"),
-        pl.col("report_id").alias("anchor_report"),
-        pl.col("date_of_death").alias("anchor_dod"),
-    )
-    others = crowded.filter(pl.col("feed") != "death_reports").select(
-        "record_key", "person_key", "cited_report_id", "date_of_death"
-    )
-    direct = pl.concat(
+
+def _both_ways(matches: pl.DataFrame) -> pl.DataFrame:
+    return pl.concat(
         [
             matches.select(
                 pl.col("record_key_l").alias("record_key"),
@@ -513,8 +485,14 @@ def assign_deaths(records: pl.DataFrame, clusters: pl.DataFrame, matches: pl.Dat
             ),
         ]
     )
-    options = (
-        others.join(anchors, on="person_key")
+
+
+def _attach(others: pl.DataFrame, anchors: pl.DataFrame, within: str, direct: pl.DataFrame) -> pl.DataFrame:
+    """Each of ``others`` joins one of the ``anchors`` sharing its ``within`` group: the one
+    whose police report it cites, else the one it matches best, else the nearest date of
+    death, else the first. Returns ``record_key``, ``anchor``."""
+    return (
+        others.join(anchors, on=within)
         .join(direct, on=["record_key", "anchor"], how="left")
         .with_columns(
             cites=(pl.col("cited_report_id") == pl.col("anchor_report")).fill_null(False),
@@ -523,10 +501,79 @@ def assign_deaths(records: pl.DataFrame, clusters: pl.DataFrame, matches: pl.Dat
         )
         .sort(["record_key", "cites", "p", "gap", "anchor"], descending=[False, True, True, False, False])
         .group_by("record_key", maintain_order=True)
-        .agg(pl.col("anchor").first().alias("death_group"))
+        .agg(pl.col("anchor").first())
     )
-    anchored = anchors.select(pl.col("anchor").alias("record_key"), pl.col("anchor").alias("death_group"))
-    return pl.concat([simple, anchored, options]).sort("record_key")
+
+
+def assign_deaths(records: pl.DataFrame, clusters: pl.DataFrame, matches: pl.DataFrame) -> pl.DataFrame:
+    """Group the deceased records into deaths: ``record_key`` -> ``death_group``.
+
+    The deceased records of one person are one death, with two exceptions a person's
+    cluster can hold when linkage joined two people through a third record:
+
+    - dates of death more than :data:`SAME_DEATH_MAX_DAYS` apart are different deaths
+      (a record with no date of death joins the dated record it matches best);
+    - one death has at most one police report: each report anchors its own death, and
+      every other record joins the report it cites, else the one it matches best, else
+      the one with the nearest date of death.
+    """
+    schema = {"record_key": pl.String, "death_group": pl.String}
+    deceased = records.filter(pl.col("role") == "deceased").join(
+        clusters.select("record_key", "person_key"), on="record_key", how="left"
+    )
+    if deceased.is_empty():
+        return pl.DataFrame(schema=schema)
+    direct = _both_ways(matches)
+    keep = ["record_key", "person_key", "feed", "report_id", "cited_report_id", "date_of_death"]
+    deceased = deceased.select(keep)
+    # 1. dates of death: a new death wherever a person's dates jump by more than a month
+    dated = (
+        deceased.filter(pl.col("date_of_death").is_not_null())
+        .sort(["person_key", "date_of_death", "record_key"])
+        .with_columns(
+            jump=(pl.col("date_of_death").diff().over("person_key").dt.total_days() > SAME_DEATH_MAX_DAYS)
+            .fill_null(False)
+            .cast(pl.Int64)
+        )
+        .with_columns(
+            seed=pl.concat_str(["person_key", pl.lit("#"), pl.col("jump").cum_sum().over("person_key")])
+        )
+    )
+    undated = deceased.filter(pl.col("date_of_death").is_null())
+    date_anchors = dated.select(
+        "person_key",
+        pl.col("record_key").alias("anchor"),
+        pl.col("report_id").alias("anchor_report"),
+        pl.col("date_of_death").alias("anchor_dod"),
+        pl.col("seed").alias("anchor_seed"),
+    )
+    placed = _attach(undated, date_anchors, "person_key", direct).join(
+        date_anchors.select("anchor", "anchor_seed"), on="anchor"
+    )
+    undated = undated.join(
+        placed.select("record_key", pl.col("anchor_seed").alias("seed")), on="record_key", how="left"
+    )
+    undated = undated.with_columns(seed=pl.coalesce("seed", pl.concat_str(["person_key", pl.lit("#0")])))
+    seeded = pl.concat([dated.drop("jump"), undated.select(dated.drop("jump").columns)])
+    # 2. one police report per death
+    n_reports = seeded.filter(pl.col("feed") == "death_reports").group_by("seed").len("n_reports")
+    seeded = seeded.join(n_reports, on="seed", how="left").with_columns(pl.col("n_reports").fill_null(0))
+    simple = seeded.filter(pl.col("n_reports") <= 1).select("record_key", pl.col("seed").alias("death_group"))
+    crowded = seeded.filter(pl.col("n_reports") > 1)
+    if crowded.is_empty():
+        return simple.sort("record_key")
+    report_anchors = crowded.filter(pl.col("feed") == "death_reports").select(
+        "seed",
+        pl.col("record_key").alias("anchor"),
+        pl.col("report_id").alias("anchor_report"),
+        pl.col("date_of_death").alias("anchor_dod"),
+    )
+    others = crowded.filter(pl.col("feed") != "death_reports")
+    attached = _attach(others, report_anchors, "seed", direct).rename({"anchor": "death_group"})
+    anchored = report_anchors.select(
+        pl.col("anchor").alias("record_key"), pl.col("anchor").alias("death_group")
+    )
+    return pl.concat([simple, anchored, attached]).sort("record_key")
 
 
 def _best_value(frame: pl.DataFrame, value: str, priority: dict[str, int], name: str) -> pl.DataFrame:
