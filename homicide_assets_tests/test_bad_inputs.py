@@ -21,7 +21,7 @@ import polars as pl
 import pytest
 from sqlmodel import select
 
-from homicide_assets.lib.alerts import AlertChannel, alert_ingest_events, alerts
+from homicide_assets.lib.alerts import AlertChannel, alert_ingest_events, alerts, ledger_extract_dates
 from homicide_assets.lib.feeds import FEED_NAMES
 from homicide_assets.lib.ingest import parse_archived_delivery, stage_and_record
 from homicide_assets.lib.landing import look, receive
@@ -29,7 +29,14 @@ from homicide_assets.lib.registry import default_registry
 from homicide_assets.lib.settings import DataDir
 from homicide_assets.lib.store import session_scope
 from homicide_assets.lib.store.ingest import Delivery, QuarantineEntry, Receipt
-from homicide_assets_tests.bad_inputs.corpus import BASELINE, BASELINE_ROWS, CASES, MARKER_SURNAME, BadInput
+from homicide_assets_tests.bad_inputs.corpus import (
+    BASELINE,
+    BASELINE_ROWS,
+    CASES,
+    MARKER_SURNAME,
+    BadInput,
+    readme_text,
+)
 from homicide_assets_tests.bad_inputs.rows import csv_bytes, good_row
 
 KEY = b"test-pseudonym-key-0123456789abcdef"
@@ -161,7 +168,7 @@ def test_bad_input(case: BadInput, data_dir: DataDir, tmp_path: Path):
     with session_scope(url) as s:
         new_deliveries = [d for d in s.exec(select(Delivery)) if d.delivery_id not in before["deliveries"]]
         entries = list(s.exec(select(QuarantineEntry)))
-        receipt = s.exec(select(Receipt).where(Receipt.file_name == case.file_name)).one()
+        receipt = s.exec(select(Receipt).where(Receipt.file_name == case.file_name).order_by(Receipt.id.desc())).first()
 
     # ---- the reason and the quarantine entry ----------------------------------------------
     if case.level in ("name", "file"):
@@ -181,6 +188,7 @@ def test_bad_input(case: BadInput, data_dir: DataDir, tmp_path: Path):
             assert kept.read_bytes() == data  # nothing lost: the refused bytes are kept
         if case.level == "name":
             assert new_deliveries == [] and entry.delivery_id is None
+            assert len(after["receipts"]) == len(before["receipts"]) + 1
         else:
             (delivery,) = new_deliveries
             assert delivery.status == "quarantined" and delivery.reason == entry.reason
@@ -252,6 +260,26 @@ def test_identical_redelivery_changes_nothing(data_dir: DataDir):
     assert raised == [] and alerts(data_dir.database_url()) == []
 
 
+def test_header_only_extract_is_a_valid_nil_return(data_dir: DataDir):
+    """Nothing new since the last extract: delivered (so not overdue), no rows, nothing refused, no alert."""
+    before = snapshot(data_dir)
+    (data_dir.landing / "uhb").mkdir(parents=True, exist_ok=True)
+    (data_dir.landing / "uhb" / "uhb__me_deaths__20250402.csv").write_bytes(csv_bytes("me_deaths", []))
+    cursor = json.loads((data_dir.root / "cursor.json").read_text())
+    _, raised, outcome = ingest(data_dir, cursor)
+    assert len(outcome.accepted) == 1 and not outcome.quarantined and raised == []
+    with session_scope(data_dir.database_url()) as s:
+        d = s.exec(select(Delivery).where(Delivery.file_name == "uhb__me_deaths__20250402.csv")).one()
+        # (the ledger leaves a zero-row delivery "parsed" with null staged counts: see issue 4 note)
+        assert d.status in ("parsed", "staged") and d.rows_read == 0
+        assert (d.rows_staged or 0) == (d.rows_quarantined or 0) == 0
+        assert not list(s.exec(select(QuarantineEntry)))
+    after = snapshot(data_dir)
+    assert after["staged"]["me_deaths"].equals(before["staged"]["me_deaths"])
+    newest, _ = ledger_extract_dates(data_dir.database_url())
+    assert newest[("uhb", "me_deaths")].isoformat() == "2025-04-02"
+
+
 def test_the_same_bad_file_twice_alerts_once(data_dir: DataDir, tmp_path: Path):
     case = next(c for c in CASES if c.kind == "truncated" or c.kind == "unterminated_quote")
     _drop(data_dir, case, tmp_path)
@@ -270,3 +298,4 @@ def test_corpus_is_broad_and_listed_in_the_readme():
     readme = (Path(__file__).parent / "bad_inputs" / "README.md").read_text(encoding="utf-8")
     for case in CASES:
         assert f"`{case.kind}`" in readme, f"{case.kind} missing from bad_inputs/README.md"
+    assert readme == readme_text(), "run python -m homicide_assets_tests.bad_inputs.corpus"

@@ -176,6 +176,8 @@ CASES: tuple[BadInput, ...] = (
     BadInput("extract_before_agreement", "an extract dated before the agreement was signed", "bham",
              "bham__safeguarding_contacts__20140101.csv", _good("safeguarding_contacts"), "name",
              "agreement_expired"),
+    BadInput("name_reused_other_bytes", "a file reusing an extract's name with other content", "wmp",
+             "wmp__death_reports__20250401.csv", _good(DR), "name", "name_reused"),
     BadInput("symlink_out_of_landing", "a symbolic link pointing outside the data directory", "wmp",
              "wmp__death_reports__20250402.csv", _good(DR), "name", "symlink", symlink=True),
     # ---- refused whole when read ------------------------------------------------------------
@@ -183,8 +185,6 @@ CASES: tuple[BadInput, ...] = (
              "empty_file", feed=DR),
     BadInput("blank_lines_only", "line breaks and no header", "wmp", "wmp__death_reports__20250402.csv",
              lambda: b"\r\n\r\n", "file", "empty_file", feed=DR),
-    BadInput("header_only", "a header row and no data rows", "wmp", "wmp__death_reports__20250402.csv",
-             lambda: csv_bytes(DR, []), "file", "no_rows", feed=DR),
     BadInput("parquet_named_csv", "Parquet content behind a .csv name", "wmp",
              "wmp__death_reports__20250402.csv", lambda: _parquet(DR), "file", "wrong_extension", feed=DR),
     BadInput("csv_named_xlsx", "CSV text behind a .xlsx name", "wmp", "wmp__death_reports__20250402.xlsx",
@@ -264,3 +264,53 @@ CASES: tuple[BadInput, ...] = (
 
 CASES_BY_KIND = {c.kind: c for c in CASES}
 assert len(CASES_BY_KIND) == len(CASES), "corpus kinds must be unique"
+
+
+_LEVELS = (
+    ("name", "Refused by name or agreement",
+     "Refused at receipt (name, partner folder, agreement, or an extract name reused with other bytes): moved to "
+     "`quarantine/files/<folder>/` with a `.reason.json`; no delivery recorded, a `quarantined` receipt is.",
+     "`file_quarantined` (ERROR)"),
+    ("file", "Refused whole when read",
+     "Archived (bytes kept), the delivery marked `quarantined` with its reason, a copy in `quarantine/files/`; "
+     "no row staged.", "`file_quarantined` (ERROR)"),
+    ("columns", "Columns outside the agreement",
+     "Loaded, with the columns the agreement does not permit dropped before anything is stored "
+     "(`deliveries.columns_dropped`).", "`columns_dropped` (WARN)"),
+    ("row", "Rows refused, the rest loaded",
+     "The offending row kept out of `staged/<feed>` and stored in the `quarantine` table with file, line, column, "
+     "rule and a masked value; the rest of the file loads.", "`rows_quarantined` (WARN)"),
+)
+
+
+def readme_text() -> str:
+    """``README.md`` of this folder: the corpus as a table (``python -m ...bad_inputs.corpus`` writes it)."""
+    out = ["# Bad-input corpus (data quality)", "",
+           "Malformed partner deliveries and what the platform does with each. Every case is one file",
+           "dropped into `landing/<folder>/` on top of a good baseline (four feeds delivered and staged);",
+           "`homicide_assets_tests/test_bad_inputs.py` runs each through the same ingest functions the",
+           "delivery sensor and the assets use and asserts: the machine-readable **rule** and the reason;",
+           "the **quarantine entry** (file or row, with line and column for rows); exactly one **alert**",
+           "of the expected kind, naming the rule and carrying no personal data; and that **nothing else",
+           "changed or was lost** (baseline ledger rows, receipts, archive, staged rows unchanged; the",
+           "refused bytes kept; for partly loaded files, rows read = staged + quarantined + superseded).",
+           "Further tests: an identical re-delivery changes nothing and raises no alert; the same broken",
+           "file sent twice alerts once; a header-only extract is a valid nil return, not a refusal.", "",
+           "The cases live in `corpus.py`; good rows come from `rows.py`.", ""]
+    for level, title, what, alert in _LEVELS:
+        cases = [c for c in CASES if c.level == level]
+        row = level == "row"
+        out += [f"## {title} ({len(cases)})", "", f"{what} Alert: {alert}.", "",
+                "| kind | what was delivered | rule" + (" | column" if row else "") + " |",
+                "|---|---|---" + ("|---" if row else "") + "|"]
+        out += [f"| `{c.kind}` | {c.description} | `{c.rule}`" + (f" | `{c.column}`" if row else "") + " |"
+                for c in cases]
+        out.append("")
+    out.append(f"{len(CASES)} kinds in all.")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    from pathlib import Path
+
+    (Path(__file__).parent / "README.md").write_text(readme_text(), encoding="utf-8")
