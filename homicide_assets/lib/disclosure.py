@@ -90,9 +90,9 @@ class ProtectedTable:
     def lines(self) -> list[list[Cell]]:
         return table_lines(self.values.shape, self.row_totals, self.col_totals)
 
-    def intervals(self) -> dict[Cell, tuple[float, float]]:
+    def intervals(self, only_primary: bool = False) -> dict[Cell, tuple[float, float]]:
         return attacker_intervals(
-            self.values, self.status, self.lines(), self.low, self.high, self.small_may_be_zero
+            self.values, self.status, self.lines(), self.low, self.high, self.small_may_be_zero, only_primary
         )
 
 
@@ -133,19 +133,37 @@ def attacker_intervals(
     low: int = PRIMARY_LOW,
     high: int = PRIMARY_HIGH,
     small_may_be_zero: bool = False,
+    only_primary: bool = False,
 ) -> dict[Cell, tuple[float, float]]:
     """Smallest and largest value each suppressed cell can take, as a reader could work out.
 
     The reader knows every published cell, every line equation, that a primary cell is in
-    ``[low, high]`` and that a secondary cell is above ``high``.
+    ``[low, high]`` (``[0, high]`` when the table says ``<5`` may be 0) and that a
+    secondary cell is above ``high``. Lines that share no cell are solved in closed form;
+    otherwise by linear programming (:func:`lp_intervals`).
     """
     unknown = [tuple(int(v) for v in idx) for idx in np.argwhere(status != PUBLISHED)]
     if not unknown:
         return {}
     bound = _reader_bounds(status, unknown, low, high, small_may_be_zero)
-    if len(lines) == 1:
-        return _single_line_intervals(values, lines[0], bound)
-    return lp_intervals(values, status, lines, low, high, small_may_be_zero)
+    seen: set[Cell] = set()
+    disjoint = True
+    for line in lines:
+        if seen.intersection(line):
+            disjoint = False
+            break
+        seen.update(line)
+    if disjoint:
+        out: dict[Cell, tuple[float, float]] = {}
+        for line in lines:
+            if any(c in bound for c in line):
+                out.update(_single_line_intervals(values, line, bound))
+        for cell in unknown:  # a hidden cell in no line is bounded by its symbol alone
+            out.setdefault(cell, bound[cell])
+        if only_primary:
+            out = {c: v for c, v in out.items() if status[c] == PRIMARY}
+        return out
+    return lp_intervals(values, status, lines, low, high, small_may_be_zero, only_primary)
 
 
 def lp_intervals(
@@ -155,44 +173,70 @@ def lp_intervals(
     low: int = PRIMARY_LOW,
     high: int = PRIMARY_HIGH,
     small_may_be_zero: bool = False,
+    only_primary: bool = False,
 ) -> dict[Cell, tuple[float, float]]:
-    """:func:`attacker_intervals` by linear programming (any number of lines)."""
+    """:func:`attacker_intervals` by linear programming (any number of lines).
+
+    The hidden cells fall into independent groups (cells linked through the lines they
+    share); each group is its own small programme. ``only_primary``: bound only the small
+    cells (all the audit needs), skipping groups without one.
+    """
     unknown = [tuple(int(v) for v in idx) for idx in np.argwhere(status != PUBLISHED)]
     if not unknown:
         return {}
-    col_of = {cell: k for k, cell in enumerate(unknown)}
-    a_rows, b = [], []
+    bound = _reader_bounds(status, unknown, low, high, small_may_be_zero)
+    parent = {cell: cell for cell in unknown}
+
+    def find(c: Cell) -> Cell:
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    hidden_lines = []
     for line in lines:
-        *parts, total = line
-        row = np.zeros(len(unknown))
-        rhs = 0.0
-        for cell in parts:
-            if cell in col_of:
-                row[col_of[cell]] += 1
+        hidden = [c for c in line if c in parent]
+        if hidden:
+            hidden_lines.append((line, hidden))
+            for c in hidden[1:]:
+                parent[find(c)] = find(hidden[0])
+    groups: dict[Cell, list[Cell]] = {}
+    for cell in unknown:
+        groups.setdefault(find(cell), []).append(cell)
+    out: dict[Cell, tuple[float, float]] = {}
+    for members in groups.values():
+        targets = [c for c in members if status[c] == PRIMARY] if only_primary else members
+        if not targets:
+            continue
+        col_of = {cell: k for k, cell in enumerate(members)}
+        a_rows, b = [], []
+        for line, hidden in hidden_lines:
+            if hidden[0] not in col_of:
+                continue
+            *parts, total = line
+            row = np.zeros(len(members))
+            rhs = 0.0
+            for cell in parts:
+                if cell in col_of:
+                    row[col_of[cell]] += 1
+                else:
+                    rhs -= values[cell]
+            if total in col_of:
+                row[col_of[total]] -= 1
             else:
-                rhs -= values[cell]
-        if total in col_of:
-            row[col_of[total]] -= 1
-        else:
-            rhs += values[total]
-        if row.any():
+                rhs += values[total]
             a_rows.append(row)
             b.append(rhs)
-    bounds = [
-        (lo, None if hi == float("inf") else hi)
-        for lo, hi in _reader_bounds(status, unknown, low, high, small_may_be_zero).values()
-    ]
-    a_eq = np.array(a_rows) if a_rows else None
-    b_eq = np.array(b) if b else None
-    out: dict[Cell, tuple[float, float]] = {}
-    for cell, k in col_of.items():
-        cost = np.zeros(len(unknown))
-        cost[k] = 1.0
-        lo = linprog(cost, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
-        hi = linprog(-cost, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
-        if lo.status != 0 or hi.status not in (0, 3):  # 3: unbounded above
-            raise ValueError(f"disclosure audit infeasible for cell {cell}: {lo.message} / {hi.message}")
-        out[cell] = (float(lo.fun), float("inf") if hi.status == 3 else float(-hi.fun))
+        bounds = [(bound[c][0], None if bound[c][1] == float("inf") else bound[c][1]) for c in members]
+        a_eq, b_eq = np.array(a_rows), np.array(b)
+        for cell in targets:
+            cost = np.zeros(len(members))
+            cost[col_of[cell]] = 1.0
+            lo = linprog(cost, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+            hi = linprog(-cost, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+            if lo.status != 0 or hi.status not in (0, 3):  # 3: unbounded above
+                raise ValueError(f"disclosure audit infeasible for cell {cell}: {lo.message} / {hi.message}")
+            out[cell] = (float(lo.fun), float("inf") if hi.status == 3 else float(-hi.fun))
     return out
 
 
@@ -287,7 +331,7 @@ def protect_table(
     _secondary_by_lines(values, status, lines, row_totals, col_totals)
     table = ProtectedTable(values, status, row_totals, col_totals, low, high)
     for _ in range(values.size):
-        intervals = table.intervals()
+        intervals = table.intervals(only_primary=True)
         exposed = [
             cell for cell, (lo, hi) in intervals.items() if status[cell] == PRIMARY and hi - lo < min_width
         ]
@@ -336,7 +380,7 @@ def is_disclosive(table: ProtectedTable, min_width: float = 1.0) -> list[Cell]:
             (table.status == PUBLISHED) & (table.values >= table.low) & (table.values <= table.high)
         )
     ]
-    for cell, (lo, hi) in table.intervals().items():
+    for cell, (lo, hi) in table.intervals(only_primary=True).items():
         if table.status[cell] == PRIMARY and hi - lo < min_width:
             bad.append(cell)
     return bad

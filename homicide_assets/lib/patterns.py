@@ -494,6 +494,11 @@ class ReportingPeriod:
         return (self.previous_end - self.previous_start).days + 1
 
     @property
+    def previous_covered(self) -> bool:
+        """True when the data reach back over the whole previous 12 months."""
+        return self.series_start <= self.previous_start
+
+    @property
     def label(self) -> str:
         return f"{self.start:%B %Y} to {self.end:%B %Y}"
 
@@ -606,7 +611,8 @@ def change(inv: pl.DataFrame, period: ReportingPeriod, population: dict[str, int
     """The reporting period against the 12 months before it, force-wide and per authority.
 
     ``deaths`` is the current count, ``expected`` the previous one, ``p_value`` the exact
-    two-sided test that both periods share one rate.
+    two-sided test that both periods share one rate (both null when the data do not reach
+    back over the previous 12 months).
     """
     rows = []
     for measure in MEASURES:
@@ -634,9 +640,12 @@ def change(inv: pl.DataFrame, period: ReportingPeriod, population: dict[str, int
                     "rate_per_100k": float(rate[0]),
                     "rate_ci_low": float(low[0]),
                     "rate_ci_high": float(high[0]),
-                    "expected": float(prev),
-                    "p_value": compare_counts(cur, prev, period.days, period.previous_days),
-                    "note": f"previous: {period.previous_start} to {period.previous_end}",
+                    "expected": float(prev) if period.previous_covered else None,
+                    "p_value": compare_counts(cur, prev, period.days, period.previous_days)
+                    if period.previous_covered
+                    else None,
+                    "note": f"previous: {period.previous_start} to {period.previous_end}"
+                    + ("" if period.previous_covered else " (before the data begin: no comparison)"),
                 }
             )
     return _finish(pl.DataFrame(rows, infer_schema_length=None))

@@ -51,6 +51,8 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 FULL_FILE = "death_investigations_report.html"
 PARTNER_FILE = "partner_edition.html"
 PARTNER_CSV_PREFIX = "partner_edition__"
+#: Postcode districts listed by name in the ED table (the rest are one row).
+TOP_DISTRICTS = 15
 #: Rows of a per-death list shown in the HTML (the CSV has them all).
 LIST_ROWS = 200
 NUMERIC_KINDS = ("count", "rate", "share", "ci", "share_ci", "number", "pvalue")
@@ -119,6 +121,7 @@ class Col:
     pair: str | None = None
     partner: bool = True
     protect: bool = True
+    words: bool = False  # an enumeration value: show "in_progress" as "in progress"
 
 
 @dataclass
@@ -182,8 +185,12 @@ def _fmt(value, kind: str) -> str:
         return ""
     if kind == "count":
         return f"{int(value):,}"
-    if kind in ("rate", "number"):
+    if kind == "rate":
         return f"{value:,.2f}" if isinstance(value, float) else f"{value:,}"
+    if kind == "number":
+        if isinstance(value, float):
+            return f"{value:,.0f}" if value.is_integer() else f"{value:,.1f}"
+        return f"{value:,}"
     if kind == "share":
         return f"{value * 100:.1f}%"
     if kind == "pvalue":
@@ -283,7 +290,7 @@ def render_table(table: Table, edition: str) -> RenderedTable:
             if c.kind == "text" and isinstance(value, str) and len(value) > 80:
                 css = "long"
             if hidden:
-                text = symbols[source][i] if c.kind == "count" else "&ndash;"
+                text = html.escape(symbols[source][i]) if c.kind == "count" else "&ndash;"
                 csv_value = symbols[source][i] if c.kind == "count" else ""
                 cells.append(RenderedCell(c.key, text, None, css + " sup"))
                 csv_row[c.key] = csv_value
@@ -302,11 +309,14 @@ def render_table(table: Table, edition: str) -> RenderedTable:
                 csv_row[c.key] = _raw(value)
                 csv_row[c.pair] = _raw(hi)
                 continue
-            text = html.escape(_fmt(value, c.kind))
+            shown = _fmt(value, c.kind)
+            if c.words:
+                shown = shown.replace("_", " ")
+            text = html.escape(shown)
             if c.kind == "flag" and value:
                 css += " flag"
-            if table.bar == c.key and bar_max is not None and not is_total and value is not None:
-                text = f'<span class="cell-bar">{text}<span class="bar" style="width:{max(2, 60 * value / bar_max) if bar_max else 0:.0f}px"></span></span>'
+            if table.bar == c.key and bar_max and not is_total and value:
+                text = f'<span class="cell-bar">{text}<span class="bar" style="width:{max(2, 60 * value / bar_max):.0f}px"></span></span>'
             cells.append(RenderedCell(c.key, text, _raw(value), css))
             csv_row[c.key] = (
                 _raw(value)
@@ -424,7 +434,10 @@ def breakdown_table(patterns: pl.DataFrame, dimension: str) -> Table:
     frame = frame.with_columns(
         (pl.col("deaths") / total if total else pl.lit(None, pl.Float64)).alias("share")
     )
-    counts = ["deaths", "previous", "homicides"]
+    covered = previous_covered(patterns)
+    counts = ["deaths", "previous", "homicides"] if covered else ["deaths", "homicides"]
+    if not covered:
+        frame = frame.drop("previous")
     frame = with_total_row(frame, "category", counts)
     pop_note = (
         "Rates per 100,000 residents of each authority a year."
@@ -443,6 +456,8 @@ def breakdown_table(patterns: pl.DataFrame, dimension: str) -> Table:
             else " Deaths with a police report only."
         )
     note += " Exact Poisson 95% confidence intervals."
+    if not covered:
+        note += " The data do not reach back over the previous 12 months, so there is no comparison."
     return Table(
         name=f"by_{dimension}",
         title=f"Death investigations by {DIMENSION_TITLES[dimension]}",
@@ -452,7 +467,7 @@ def breakdown_table(patterns: pl.DataFrame, dimension: str) -> Table:
             Col("share", "Share", "share", of="deaths"),
             Col("rate_per_100k", "Rate per 100,000", "rate", of="deaths"),
             Col("rate_ci_low", "95% CI", "ci", of="deaths", pair="rate_ci_high"),
-            Col("previous", "Previous 12 months", "count"),
+            *([Col("previous", "Previous 12 months", "count")] if covered else []),
             Col("homicides", "Homicides", "count"),
             Col("homicide_rate", "Homicide rate", "rate", of="homicides"),
             Col("homicide_ci_low", "95% CI", "ci", of="homicides", pair="homicide_ci_high"),
@@ -462,6 +477,12 @@ def breakdown_table(patterns: pl.DataFrame, dimension: str) -> Table:
         note=note,
         bar="deaths",
     )
+
+
+def previous_covered(patterns: pl.DataFrame) -> bool:
+    """True when the data cover the 12 months before the reporting period (a comparison is fair)."""
+    force = patterns.filter((pl.col("section") == "change") & (pl.col("dimension") == "force"))
+    return bool(force.height) and force.get_column("expected").is_not_null().all()
 
 
 def trend_blocks(patterns: pl.DataFrame, edition: str) -> tuple[list[str], list[str], Table, Table]:
@@ -583,7 +604,7 @@ def trend_blocks(patterns: pl.DataFrame, edition: str) -> tuple[list[str], list[
             Col("deaths", "Deaths", "count", partner=False),
             Col("expected", "Expected", "rate"),
             Col("upper_limit", "Upper limit", "number"),
-            Col("exceedance", "Direction"),
+            Col("exceedance", "Direction", words=True),
             Col("false_alarm_rate", "False-alarm probability", "pvalue"),
         ],
         frame=both.select(
@@ -794,10 +815,15 @@ def police_partner_tables(patterns: pl.DataFrame, inputs: ReportInputs) -> list[
         )
     )
     by_la = rows("no_police_report_by_local_authority").with_columns(pl.col("deaths").cast(pl.Int64))
-    by_la = (
+    order = {name: i for i, name in enumerate(_la_order())}
+    by_la = (  # every authority, then deaths whose authority is not recorded
         pl.DataFrame({"category": _la_order()})
-        .join(by_la, on="category", how="left")
-        .with_columns(pl.col("deaths").fill_null(0))
+        .join(by_la.select("category", "deaths"), on="category", how="full", coalesce=True)
+        .with_columns(
+            pl.col("deaths").fill_null(0), pl.col("category").replace_strict(order, default=99).alias("_o")
+        )
+        .sort("_o", "category")
+        .drop("_o")
     )
     blocks.append(
         Block(
@@ -979,7 +1005,21 @@ def hotspot_tables(inputs: ReportInputs, patterns: pl.DataFrame) -> list[Block]:
             )
             .with_columns(pl.col("la_code").replace_strict(LA_CODES, default="").alias("authority"))
             .sort("events", "area_id", descending=[True, False])
+            .select("area_id", "authority", "events", "hotspot_quarters", "max_ratio")
         )
+        if by_district.height > TOP_DISTRICTS:  # the rest in one row, so the total still adds up
+            rest = by_district.slice(TOP_DISTRICTS)
+            other = pl.DataFrame(
+                {
+                    "area_id": [f"other districts ({rest.height})"],
+                    "authority": [""],
+                    "events": [int(rest["events"].sum())],
+                    "hotspot_quarters": [int(rest["hotspot_quarters"].sum())],
+                    "max_ratio": [None],
+                },
+                schema=by_district.schema,
+            )
+            by_district = pl.concat([by_district.head(TOP_DISTRICTS), other])
         blocks.append(
             Block(
                 "table",
@@ -993,11 +1033,7 @@ def hotspot_tables(inputs: ReportInputs, patterns: pl.DataFrame) -> list[Block]:
                         Col("hotspot_quarters", "Hotspot quarters", "number"),
                         Col("max_ratio", "Highest observed/expected", "rate"),
                     ],
-                    with_total_row(
-                        by_district.select("area_id", "authority", "events", "hotspot_quarters", "max_ratio"),
-                        "area_id",
-                        ["events"],
-                    ),
+                    with_total_row(by_district, "area_id", ["events"]),
                     total_row=True,
                     bar="events",
                     note="Placed by the assault postcode, else a district written in the location text; attendances that "
@@ -1155,7 +1191,7 @@ def lessons_tables(inputs: ReportInputs) -> list[Block]:
                     "recommendations_by_status",
                     "Review recommendations by status",
                     [
-                        Col("status", "Status"),
+                        Col("status", "Status", words=True),
                         Col("recommendations", "Recommendations", "count", protect=False),
                         Col("overdue", "Overdue", "count", protect=False),
                     ],
@@ -1187,7 +1223,7 @@ def lessons_tables(inputs: ReportInputs) -> list[Block]:
                     "recommendations_by_theme",
                     "Themes of recommendations (a theme in several reviews is a lesson learned twice)",
                     [
-                        Col("theme", "Theme"),
+                        Col("theme", "Theme", words=True),
                         Col("recommendations", "Recommendations", "count", protect=False),
                         Col("reviews", "Reviews", "count", protect=False),
                         Col("overdue", "Overdue", "count", protect=False),
@@ -1238,11 +1274,11 @@ def lessons_tables(inputs: ReportInputs) -> list[Block]:
         cols = [
             Col("review_id", "Review"),
             Col("recommendation_id", "Recommendation"),
-            Col("review_type", "Type"),
+            Col("review_type", "Type", words=True),
             Col("review_title", "Title", partner=False),
             Col("owner_organisation", "Owner"),
             Col("governance_board", "Board"),
-            Col("status", "Status"),
+            Col("status", "Status", words=True),
             Col("due_on", "Due", "date"),
             Col("days_overdue", "Days overdue", "number"),
             Col("themes", "Themes", "list"),
@@ -1324,7 +1360,7 @@ def compliance_tables(inputs: ReportInputs) -> list[Block]:
         return []
     cols = [
         Col("organisation", "Partner"),
-        Col("feed", "Feed"),
+        Col("feed", "Feed", words=True),
         Col("cadence_days", "Every (days)", "number"),
         Col("extracts_owed", "Owed", "count", protect=False),
         Col("extracts_received", "Received", "count", protect=False),
@@ -1399,8 +1435,8 @@ def quality_tables(inputs: ReportInputs) -> list[Block]:
                     "Files quarantined whole",
                     [
                         Col("partner_id", "Partner"),
-                        Col("feed", "Feed"),
-                        Col("rule", "Rule broken"),
+                        Col("feed", "Feed", words=True),
+                        Col("rule", "Rule broken", words=True),
                         Col("files", "Files", "count", protect=False),
                     ],
                     files,
@@ -1422,9 +1458,9 @@ def quality_tables(inputs: ReportInputs) -> list[Block]:
                     "Rows quarantined, by the rule they broke",
                     [
                         Col("partner_id", "Partner"),
-                        Col("feed", "Feed"),
+                        Col("feed", "Feed", words=True),
                         Col("column", "Column"),
-                        Col("rule", "Rule"),
+                        Col("rule", "Rule", words=True),
                         Col("rows", "Rows", "count", protect=False),
                     ],
                     rows,
@@ -1457,7 +1493,7 @@ def quality_tables(inputs: ReportInputs) -> list[Block]:
                     "Deliveries received, by partner and feed",
                     [
                         Col("partner_id", "Partner"),
-                        Col("feed", "Feed"),
+                        Col("feed", "Feed", words=True),
                         Col("deliveries", "Files", "count", protect=False),
                         Col("quarantined_files", "Quarantined", "count", protect=False),
                         Col("rows_read", "Rows read", "count", protect=False),
@@ -1483,7 +1519,7 @@ def quality_tables(inputs: ReportInputs) -> list[Block]:
                     "Partners late against their cadence",
                     [
                         Col("organisation", "Partner"),
-                        Col("feed", "Feed"),
+                        Col("feed", "Feed", words=True),
                         Col("cadence_days", "Every (days)", "number"),
                         Col("last_extract_date", "Last extract", "date"),
                         Col("days_late", "Days late", "number"),
@@ -1529,7 +1565,7 @@ def quality_tables(inputs: ReportInputs) -> list[Block]:
                     "Partners late against their cadence (from the ledger)",
                     [
                         Col("partner_id", "Partner"),
-                        Col("feed", "Feed"),
+                        Col("feed", "Feed", words=True),
                         Col("cadence_days", "Every (days)", "number"),
                         Col("last_extract_date", "Last extract", "date"),
                         Col("days_late", "Days late", "number"),
@@ -1635,7 +1671,11 @@ def executive_summary(
     total_text, total = _cell(rendered, "by_local_authority", "Total", "deaths")
     prev_text, prev = _cell(rendered, "by_local_authority", "Total", "previous")
     hom_text, hom = _cell(rendered, "by_local_authority", "Total", "homicides")
-    hom_prev = int(force_hom.get_column("expected")[0]) if force_hom.height else None
+    hom_prev = (
+        int(force_hom.get_column("expected")[0])
+        if force_hom.height and force_hom.get_column("expected")[0] is not None
+        else None
+    )
     if force_all.height and period:
         r = force_all.row(0, named=True)
         sentence = (
@@ -1649,12 +1689,13 @@ def executive_summary(
             )
         if prev is not None and total is not None and prev_text not in ("<5", "[c]") and int(prev) > 0:
             delta = (int(total) - int(prev)) / int(prev)
+            direction = "unchanged" if round(delta * 100) == 0 else ("up" if delta > 0 else "down")
             sig = "a statistically significant change" if r["p_value"] < 0.05 else "within chance variation"
             pv = r["p_value"]
             p_text = "<0.001" if pv < 0.001 else f"= {pv:.2f}"
             sentence += (
-                f"; {'up' if delta >= 0 else 'down'} {abs(delta) * 100:.0f}% on the previous 12 months "
-                f"({prev_text}), {sig} (p {p_text})"
+                f"; {direction}{'' if direction == 'unchanged' else f' {abs(delta) * 100:.0f}%'} on the previous "
+                f"12 months ({prev_text}), {sig} (p {p_text})"
             )
         bullets.append(sentence + ".")
         tiles.append({"key": "deaths", "value": total_text, "label": "death investigations, 12 months"})
@@ -1798,12 +1839,17 @@ def executive_summary(
     comp = inputs.compliance
     if comp is not None:
         nr = comp.filter(pl.col("non_responder")) if comp.height else comp
-        names = sorted(
-            {f"{r['organisation']} ({r['feed'].replace('_', ' ')})" for r in nr.iter_rows(named=True)}
-        )
+        names = sorted({(r["organisation"], r["feed"]) for r in nr.iter_rows(named=True)})
+        orgs: dict[str, list[str]] = {}
+        for org, feed in names:
+            orgs.setdefault(org, []).append(feed.replace("_", " "))
+        listed = [
+            f"{org} ({', '.join(feeds)})" for org, feeds in sorted(orgs.items(), key=lambda kv: -len(kv[1]))
+        ]
+        shown = "; ".join(listed[:5]) + (f"; and {len(listed) - 5} more" if len(listed) > 5 else "")
         bullets.append(
-            f"{len(names)} partner feed{'s' if len(names) != 1 else ''} not responding"
-            + (f": {'; '.join(names)}." if names else ".")
+            f"{len(names)} partner feed{'s' if len(names) != 1 else ''} not responding, to escalate"
+            + (f": {shown} (see Partner compliance)." if names else ".")
         )
         tiles.append(
             {
@@ -1911,6 +1957,22 @@ def build_sections(inputs: ReportInputs) -> list[Section]:
         )
     )
     sections.append(Section("trends", "Trends and control limits"))
+    ser = series_tables(inputs)
+    sections.append(
+        Section(
+            "series",
+            "Linked series",
+            blocks=ser,
+            missing="" if ser else NOT_AVAILABLE.format(what="series/linked_series"),
+        )
+    )
+    sections.append(
+        Section(
+            "partners",
+            "Police and partners: who knew, and where they disagree",
+            blocks=police_partner_tables(p, inputs),
+        )
+    )
     sections.append(
         Section(
             "breakdowns",
@@ -1927,22 +1989,6 @@ def build_sections(inputs: ReportInputs) -> list[Section]:
             "Violence hotspots",
             blocks=hot,
             missing="" if hot else NOT_AVAILABLE.format(what="patterns/violence_hotspots"),
-        )
-    )
-    ser = series_tables(inputs)
-    sections.append(
-        Section(
-            "series",
-            "Linked series",
-            blocks=ser,
-            missing="" if ser else NOT_AVAILABLE.format(what="series/linked_series"),
-        )
-    )
-    sections.append(
-        Section(
-            "partners",
-            "Police and partners: who knew, and where they disagree",
-            blocks=police_partner_tables(p, inputs),
         )
     )
     les = lessons_tables(inputs)

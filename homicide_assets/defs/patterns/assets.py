@@ -27,6 +27,7 @@ from homicide_assets.lib.patterns import (
     MEASURE_LABELS,
     default_data_as_of,
     period_of,
+    police_data_as_of,
 )
 from homicide_assets.lib.patterns import (
     death_patterns as build_death_patterns,
@@ -53,10 +54,15 @@ class PatternsConfig(Config):
     raise_alerts: bool = Field(default=True, description="Raise an alert for each new exceedance or hotspot.")
 
 
-def _as_of(config: PatternsConfig, death_reports: pl.DataFrame) -> date:
+def _as_of(config: PatternsConfig, platform: PlatformResource, death_reports: pl.DataFrame) -> date:
+    """Config, else the newest police extract received (receipts and ledger), else the staged rows."""
     if config.as_of:
         return date.fromisoformat(config.as_of)
-    return default_data_as_of(pl.DataFrame(schema={"date_of_death": pl.Date}), death_reports)
+    from homicide_assets.lib.report import read_store_tables
+
+    store = read_store_tables(platform.database_url())
+    found = police_data_as_of(store.deliveries, store.receipts, death_reports)
+    return found or default_data_as_of(pl.DataFrame(schema={"date_of_death": pl.Date}), death_reports)
 
 
 def _md_table(frame: pl.DataFrame, n: int = 12) -> MetadataValue:
@@ -121,7 +127,7 @@ def death_patterns(
     death_register: pl.DataFrame,
     death_reports: pl.DataFrame,
 ) -> Output[pl.DataFrame]:
-    as_of = _as_of(config, death_reports)
+    as_of = _as_of(config, platform, death_reports)
     patterns = build_death_patterns(death_register, death_reports, data_as_of=as_of)
     period = period_of(patterns)
     ex = exceedances(patterns)
@@ -214,11 +220,12 @@ def raise_exceedance_alerts(database_url: str, ex: pl.DataFrame, alert_channel: 
 def violence_hotspots(
     context: AssetExecutionContext,
     config: PatternsConfig,
+    platform: PlatformResource,
     ed_assaults: pl.DataFrame,
     death_register: pl.DataFrame,
     death_reports: pl.DataFrame,
 ) -> Output[pl.DataFrame]:
-    as_of = _as_of(config, death_reports)
+    as_of = _as_of(config, platform, death_reports)
     frame = build_violence_hotspots(ed_assaults, death_register, death_reports, data_as_of=as_of)
     flagged = frame.filter(pl.col("hotspot"))
     return Output(

@@ -136,7 +136,7 @@ def death_investigations_reports(
             context.log.info(
                 f"{OPTIONAL_INPUTS[name].to_user_string()} not materialised: section not yet available"
             )
-    quarantine, deliveries = read_store_tables(platform.database_url())
+    quarantine, deliveries, _receipts = read_store_tables(platform.database_url())
     run_date = date.fromisoformat(config.run_date) if config.run_date else run_date_today()
     inputs = ReportInputs(
         death_patterns=death_patterns,
