@@ -417,10 +417,59 @@ def _comparisons(identifiers: Sequence[str], present: set[str]) -> list[Any]:
     return comparisons
 
 
+#: A full name (forename key and surname) carried by more distinct people (told apart by
+#: date of birth) than this is too common to link records on names alone, so pairs
+#: sharing only it are not generated.
+RARE_NAME_MAX_RECORDS = 30
+
+
+def add_blocking_keys(features: list[pl.DataFrame], identifiers: Sequence[str]) -> list[pl.DataFrame]:
+    """Blocking keys computed over all frames together.
+
+    ``<identifier>_block``: the identifier where no more than
+    :data:`MAX_RECORDS_PER_IDENTIFIER` records share it (a number shared by hundreds is a
+    placeholder or a switchboard, not a person). ``rare_name``: forename key and surname
+    where no more than :data:`RARE_NAME_MAX_RECORDS` distinct dates of birth (blank counts
+    as one) go with them.
+    """
+    both = pl.concat(
+        [f.select("forename_key", "surname", "date_of_birth", *identifiers) for f in features],
+        how="vertical_relaxed",
+    )
+    name = pl.concat_str(["forename_key", pl.lit("|"), "surname"])
+    # counted once per distinct date of birth, so one person recorded often (a finder in
+    # many reports) does not make their own name look common
+    identities = both.select(name.alias("rare_name"), "date_of_birth").drop_nulls("rare_name").unique()
+    rare = identities.group_by("rare_name").len()
+    rare = rare.filter(pl.col("len") <= RARE_NAME_MAX_RECORDS).select("rare_name")
+    keyed = []
+    for frame in features:
+        frame = (
+            frame.with_columns(name.alias("_name"))
+            .join(
+                rare.with_columns(pl.col("rare_name").alias("_name")),
+                on="_name",
+                how="left",
+                maintain_order="left",
+            )
+            .drop("_name")
+        )
+        for ident in identifiers:
+            common = both.group_by(ident).len().filter(pl.col("len") > MAX_RECORDS_PER_IDENTIFIER)
+            frame = frame.with_columns(
+                pl.when(pl.col(ident).is_in(common[ident].drop_nulls().implode()))
+                .then(None)
+                .otherwise(pl.col(ident))
+                .alias(f"{ident}_block")
+            )
+        keyed.append(frame)
+    return keyed
+
+
 def _prediction_rules(identifiers: Sequence[str], present: set[str]) -> list[Any]:
     from splink import block_on
 
-    rules: list[Any] = [block_on(i) for i in identifiers if i in present]
+    rules: list[Any] = [block_on(f"{i}_block") for i in identifiers if i in present]
     rules += [
         block_on("date_of_birth", "forename_initial"),
         block_on("date_of_birth", "surname_initial"),
@@ -431,10 +480,10 @@ def _prediction_rules(identifiers: Sequence[str], present: set[str]) -> list[Any
         block_on("forename_key", "surname", "birth_year"),
         block_on("forename_key", "surname", "birth_day_month"),
         # same names, date of birth missing on one side (a finder, an unidentified body).
-        # Same names alone would square with the population (every John Smith against
-        # every other), so this rule only admits pairs with a blank date of birth.
-        "l.forename_key = r.forename_key and l.surname = r.surname "
-        "and (l.date_of_birth is null or r.date_of_birth is null)",
+        # Only for names rare enough that they could decide a match alone
+        # (:data:`RARE_NAME_MAX_RECORDS`): every John Smith against every other would
+        # square with the population and none of those pairs could reach a threshold.
+        "l.rare_name = r.rare_name and (l.date_of_birth is null or r.date_of_birth is null)",
     ]
     if "postcode" in present:
         rules.append(block_on("postcode", "surname_initial"))
@@ -506,8 +555,8 @@ def run_splink(
     backend: Backend = "duckdb",
     spark_session: Any | None = None,
     seed: int | None = None,
-    max_pairs_u: float = 1e6,
-    max_pairs_em: float = 1e6,
+    max_pairs_u: float = 5e5,
+    max_pairs_em: float = 5e5,
     deterministic_recall: float = 0.7,
     keep_columns: Sequence[str] = (),
 ) -> LinkageRun:
@@ -547,6 +596,7 @@ def run_splink(
     if total_pairs == 0:
         return LinkageRun(empty, {}, {}, ["nothing to compare"])
 
+    features = add_blocking_keys(features, identifiers)
     settings = SettingsCreator(
         link_type="link_only" if link else "dedupe_only",
         comparisons=_comparisons(identifiers, present),
@@ -599,19 +649,42 @@ def run_splink(
                     f"{type(exc).__name__}"
                 )
         model = regularise_model(linker.misc.save_model_to_json())
-        linker = Linker(sdfs if link else sdfs[0], model, log_level=None)
-        for column in ("forename", "surname"):
-            table = _register(
+        tf_tables = {
+            column: _register(
                 db_api, identity_term_frequencies(features, column), f"tf_people_{column}", backend
             )
-            linker.table_management.register_term_frequency_lookup(table, column)
-        # Deterministic identifiers need the scores of every pair sharing one (see
-        # _apply_deterministic_identifiers): predict lower, filter at the threshold after.
-        floor_threshold = min(threshold, DETERMINISTIC_SCORE_FLOOR) if deterministic_ids else threshold
-        predictions = linker.inference.predict(
-            threshold_match_probability=floor_threshold, warning_mode="never"
-        )
+            for column in ("forename", "surname")
+        }
+
+        def scoring_linker(rules: list[str] | None = None):
+            scoring = dict(model)
+            if rules is not None:
+                scoring["blocking_rules_to_generate_predictions"] = rules
+            scorer = Linker(sdfs if link else sdfs[0], scoring, log_level=None)
+            for column, table in tf_tables.items():
+                scorer.table_management.register_term_frequency_lookup(table, column)
+            return scorer
+
+        linker = scoring_linker()
+        predictions = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
         pairs = pl.from_arrow(predictions.as_pyarrow_table())
+        if deterministic_ids:
+            # Every pair sharing a deterministic identifier, scored down to the floor, so
+            # that _apply_deterministic_identifiers can judge each one.
+            shared = scoring_linker([f'l."{i}_block" = r."{i}_block"' for i in deterministic_ids])
+            extra = shared.inference.predict(
+                threshold_match_probability=min(threshold, DETERMINISTIC_SCORE_FLOOR), warning_mode="never"
+            )
+            extra = pl.from_arrow(extra.as_pyarrow_table())
+            pairs = pl.concat([pairs, extra], how="diagonal_relaxed").unique(
+                [
+                    c
+                    for c in ("unique_id_l", "unique_id_r", "source_dataset_l", "source_dataset_r")
+                    if c in pairs.columns
+                ],
+                keep="first",
+                maintain_order=True,
+            )
     labels = level_labels(linker)
     gamma_cols = [c for c in pairs.columns if c.startswith("gamma_")]
     keep = [f"{c}_{s}" for c in keep_columns for s in ("l", "r")]
@@ -742,7 +815,7 @@ def regularise_model(model: dict[str, Any], m_floor: float = M_PROBABILITY_FLOOR
 DETERMINISTIC_SCORE_FLOOR = 0.01
 #: An identifier value shared by more records than this is a placeholder or an error,
 #: not a person: it links nothing deterministically.
-MAX_RECORDS_PER_IDENTIFIER = 20
+MAX_RECORDS_PER_IDENTIFIER = 200
 
 
 def _identifier_pairs(
