@@ -45,6 +45,7 @@ import numpy as np
 import polars as pl
 
 from homicide_assets.lib.series_stats import (
+    DENSITY_RADII_M,
     local_density,
     project_m,
     share_within,
@@ -164,6 +165,8 @@ class SeriesParams:
     place_gap_days: int = 400
     #: ... and deaths sharing a person or a substance, each paired with the next ``k``
     entity_rank_window: int = 25
+    #: methods in at most this share of police reports pair deaths as above
+    rare_method_share: float = 0.05
     #: excess scan (institutions, clinicians): windows up to this long, groups this large
     excess_max_days: int = 90
     excess_min_deaths: int = 3
@@ -551,6 +554,8 @@ class Background:
     location_count: dict[str, int]
     vulnerability_count: dict[str, int]
     vulnerability_by_method_count: dict[tuple[str, str], int]
+    #: ("location:<type>" | "flag:domestic" | "flag:gang", method) -> police-reported deaths
+    feature_by_method_count: dict[tuple[str, str], int]
     domestic_count: int
     gang_count: int
     #: per (method or None for all, sex), cumulative counts of ages 0..120 of police-reported
@@ -578,8 +583,9 @@ class Background:
         deaths by ``method`` where given (None: among all police-reported deaths)."""
         out = np.ones(len(sex))
         method = np.full(len(sex), None, dtype=object) if method is None else method
+        method_key = np.array(["" if x is None else str(x) for x in method], dtype=object)
         for (mth, s), cum in self.age_cum.items():
-            m = (sex == s) & np.array([x == mth for x in method], dtype=bool)
+            m = (sex == s) & (method_key == ("" if mth is None else mth))
             if not m.any():
                 continue
             total = sum(int(c[-1]) for (mm, _), c in self.age_cum.items() if mm == mth) or 1
@@ -592,7 +598,8 @@ class Background:
 
 def other_share(count, population, pseudo: float = 0.5):
     """``(count - 2 + pseudo) / population``: the share of other deaths with the attribute."""
-    return (np.maximum(np.asarray(count, dtype=float) - 2, 0) + pseudo) / max(float(population), 1.0)
+    population = np.maximum(np.asarray(population, dtype=float), 1.0)
+    return (np.maximum(np.asarray(count, dtype=float) - 2, 0) + pseudo) / population
 
 
 def _counts(values: pl.Series) -> dict[str, int]:
@@ -625,11 +632,29 @@ def measure_background(profiles: pl.DataFrame, params: SeriesParams) -> Backgrou
         )
     vulnerable = police.select("method", pl.col("vulnerabilities").list.unique()).explode("vulnerabilities")
     vul_by_method = vulnerable.drop_nulls().group_by("method", "vulnerabilities").len()
+    features = (
+        pl.concat(
+            [
+                police.select(
+                    pl.concat_str([pl.lit("location:"), pl.col("location_type")]).alias("f"), "method"
+                ),
+                police.filter(pl.col("domestic").fill_null(False)).select(
+                    pl.lit("flag:domestic").alias("f"), "method"
+                ),
+                police.filter(pl.col("gang").fill_null(False)).select(
+                    pl.lit("flag:gang").alias("f"), "method"
+                ),
+            ]
+        )
+        .drop_nulls()
+        .group_by("f", "method")
+        .len()
+    )
     me = profiles.filter(pl.col("institution").is_not_null())
     combo = me.filter(pl.col("clinician").is_not_null()).group_by("institution", "clinician").len()
     has_geo = profiles["lat"].is_not_null() & profiles["lon"].is_not_null()
     geo_idx = np.flatnonzero(has_geo.to_numpy())
-    density = np.full((profiles.height, 9), np.nan)
+    density = np.full((profiles.height, len(DENSITY_RADII_M)), np.nan)
     if len(geo_idx):
         pts = project_m(profiles["lat"].to_numpy()[geo_idx], profiles["lon"].to_numpy()[geo_idx])
         density[geo_idx] = local_density(pts)
@@ -645,6 +670,7 @@ def measure_background(profiles: pl.DataFrame, params: SeriesParams) -> Backgrou
         location_count=_counts(police["location_type"]),
         vulnerability_count=_counts(vulnerable["vulnerabilities"]),
         vulnerability_by_method_count={(r[0], r[1]): int(r[2]) for r in vul_by_method.iter_rows()},
+        feature_by_method_count={(r[0], r[1]): int(r[2]) for r in features.iter_rows()},
         institution_count=_counts(me["institution"]),
         institution_clinician_count={(r[0], r[1]): int(r[2]) for r in combo.iter_rows()},
         domestic_count=int(police["domestic"].fill_null(False).sum()),
@@ -669,19 +695,22 @@ def _entity_pairs(entities: pl.DataFrame, k: int) -> pl.DataFrame:
         .unique(["etype", "entity", "idx"])
         .sort("etype", "entity", "day", "idx")
     )
-    per = per.with_columns(pl.int_range(pl.len()).over("etype", "entity").alias("_r"))
-    out = []
-    for step in range(1, k + 1):
-        shifted = per.with_columns(pl.col("idx").shift(-step).over("etype", "entity").alias("_other"))
-        got = shifted.filter(pl.col("_other").is_not_null()).select(
-            pl.col("idx").alias("a"), pl.col("_other").alias("b")
-        )
-        if got.is_empty():
-            break
-        out.append(got)
-    if not out:
+    if per.height < 2:
         return pl.DataFrame(schema=PAIR_SCHEMA)
-    return pl.concat(out).cast(PAIR_SCHEMA)
+    group = per.select((pl.struct("etype", "entity").rank("dense")).cast(pl.Int64)).to_series().to_numpy()
+    idx = per["idx"].to_numpy()
+    out_a, out_b = [], []
+    for step in range(1, k + 1):
+        if step >= len(idx):
+            break
+        same = group[step:] == group[:-step]
+        if not same.any():
+            break
+        out_a.append(idx[:-step][same])
+        out_b.append(idx[step:][same])
+    if not out_a:
+        return pl.DataFrame(schema=PAIR_SCHEMA)
+    return pl.DataFrame({"a": np.concatenate(out_a), "b": np.concatenate(out_b)}).cast(PAIR_SCHEMA)
 
 
 def _space_time_pairs(profiles: pl.DataFrame, distance_m: float, gap_days: int) -> pl.DataFrame:
@@ -718,8 +747,9 @@ def _space_time_pairs(profiles: pl.DataFrame, distance_m: float, gap_days: int) 
 def candidate_pairs(
     profiles: pl.DataFrame, entities: pl.DataFrame, bg: Background, params: SeriesParams
 ) -> pl.DataFrame:
-    """Pairs worth scoring: deaths sharing a person or a substance (each death paired with the
-    next ``entity_rank_window`` deaths sharing it), deaths close in space and time
+    """Pairs worth scoring: deaths sharing a person, a substance, a rare method or the domestic
+    abuse or gang flag (each death paired with the next ``entity_rank_window`` deaths sharing
+    it), deaths close in space and time
     (``candidate_distance_m`` and ``candidate_gap_days``), and deaths at one place
     (``place_distance_m``) within ``place_gap_days``.
 
@@ -728,9 +758,26 @@ def candidate_pairs(
     are found by :func:`homicide_assets.lib.series_scan.excess_groups`), which keeps the work
     near linear in the number of deaths.
     """
-    seeds = entities.filter(pl.col("etype").is_in(["person", "substance"]))
+    seeds = entities.filter(pl.col("etype").is_in(["person", "substance"])).select(
+        "etype", "entity", "idx", "day"
+    )
+    # rare methods and the domestic abuse and gang flags pair deaths the same way
+    rare_methods = [m for m, c in bg.method_count.items() if c / bg.n_police <= params.rare_method_share]
+    signatures = pl.concat(
+        [
+            profiles.filter(
+                pl.col("method").is_in(rare_methods) & ~pl.col("method").is_in(UNINFORMATIVE_METHODS)
+            ).select(pl.lit("method").alias("etype"), pl.col("method").alias("entity"), "idx", "day"),
+            profiles.filter(pl.col("domestic").fill_null(False)).select(
+                pl.lit("flag").alias("etype"), pl.lit("domestic").alias("entity"), "idx", "day"
+            ),
+            profiles.filter(pl.col("gang").fill_null(False)).select(
+                pl.lit("flag").alias("etype"), pl.lit("gang").alias("entity"), "idx", "day"
+            ),
+        ]
+    )
     parts = [
-        _entity_pairs(seeds, params.entity_rank_window),
+        _entity_pairs(pl.concat([seeds, signatures]), params.entity_rank_window),
         _space_time_pairs(profiles, params.candidate_distance_m, params.candidate_gap_days),
         _space_time_pairs(profiles, params.place_distance_m, params.place_gap_days),
     ]
@@ -917,6 +964,19 @@ def shared_entities(
     )
 
 
+def _shares_within_method(
+    by_method: dict, overall: dict, methods: list, values: list, same: list, bg: Background
+) -> np.ndarray:
+    """Share of other deaths with each value: among deaths by the same method where the two
+    compared deaths share one, else among all police-reported deaths."""
+    within = np.array([by_method.get((m_, v), 0) for m_, v in zip(methods, values)], dtype=float)
+    method_total = np.array([bg.method_count.get(m_, 1) for m_ in methods], dtype=float)
+    total = np.array([overall.get(v, 0) for v in values], dtype=float)
+    return np.where(
+        np.asarray(same, dtype=bool), other_share(within, method_total), other_share(total, bg.n_police)
+    )
+
+
 def mixture_cdf(x: np.ndarray, scales: tuple[float, ...]) -> np.ndarray:
     """P(X <= x) for an equal mixture of exponentials with these scales."""
     x = np.asarray(x, dtype=float)
@@ -987,7 +1047,9 @@ def score_pairs(
         u_s = 0.5 * (
             share_within(bg.density[a][has], d, bg.n_geo) + share_within(bg.density[b][has], d, bg.n_geo)
         )
-        space_bits[has] = np.clip(_bits(mixture_cdf(d, params.place_scales_m), u_s), -2.0, None)
+        bits = np.clip(_bits(mixture_cdf(d, params.place_scales_m), u_s), -2.0, None)
+        # beyond the density ladder, closeness is no evidence either way
+        space_bits[has] = np.where(d <= DENSITY_RADII_M[-1], bits, 0.0)
     items["place"] = space_bits
 
     # method
@@ -1002,29 +1064,36 @@ def score_pairs(
         same_method, np.clip(_bits(params.method_m, other_share(count_m, bg.n_police)), 0, None), 0.0
     )
 
-    # location type
+    # location type, domestic abuse, gang related: each among deaths by the same method when
+    # both share one (a waterway means drowning; most stabbings of young men are gang related)
+    method_total = np.array([bg.method_count.get(m_, 1) for m_ in method[a]], dtype=float)
+
+    def conditional_share(feature: str, total: int, same: np.ndarray) -> np.ndarray:
+        within = np.array([bg.feature_by_method_count.get((feature, m_), 0) for m_ in method[a]], dtype=float)
+        return np.where(same, other_share(within, method_total), other_share(total, bg.n_police))
+
     loc = arr("location_type")
     same_loc = (loc[a] == loc[b]) & np.array(
         [x is not None and x not in COMMON_LOCATION_TYPES for x in loc[a]]
     )
-    count_l = np.array(
-        [bg.location_count.get(x, bg.n_police) if s else bg.n_police for x, s in zip(loc[a], same_loc)]
-    )
-    items["location_type"] = np.where(
-        same_loc, np.clip(_bits(params.location_type_m, other_share(count_l, bg.n_police)), 0, None), 0.0
-    )
-
-    # domestic abuse, gang related
+    loc_bits = np.zeros(n)
+    for x in {v for v, s_ in zip(loc[a], same_loc) if s_}:
+        rows = np.flatnonzero(same_loc & (loc[a] == x))
+        u = conditional_share(f"location:{x}", bg.location_count.get(x, 0), same_method)[rows]
+        loc_bits[rows] = np.clip(_bits(params.location_type_m, u), 0, None)
+    items["location_type"] = loc_bits
     dom = np.array([bool(x) for x in arr("domestic")])
     gang = np.array([bool(x) for x in arr("gang")])
     items["domestic"] = np.where(
         dom[a] & dom[b],
-        np.clip(_bits(params.flag_m, other_share(bg.domestic_count, bg.n_police)), 0, None),
+        np.clip(
+            _bits(params.flag_m, conditional_share("flag:domestic", bg.domestic_count, same_method)), 0, None
+        ),
         0.0,
     )
     items["gang"] = np.where(
         gang[a] & gang[b],
-        np.clip(_bits(params.flag_m, other_share(bg.gang_count, bg.n_police)), 0, None),
+        np.clip(_bits(params.flag_m, conditional_share("flag:gang", bg.gang_count, same_method)), 0, None),
         0.0,
     )
 
@@ -1075,14 +1144,7 @@ def score_pairs(
             sub_rows["s"].to_list(),
             sub_rows["_same_method"].to_list(),
         )
-        u = np.array(
-            [
-                other_share(bg.substance_by_method_count.get((m_, s_), 0), bg.method_count.get(m_, 1))
-                if same
-                else other_share(bg.substance_count.get(s_, 0), bg.n_police)
-                for m_, s_, same in zip(mth, subs_, sm)
-            ]
-        )
+        u = _shares_within_method(bg.substance_by_method_count, bg.substance_count, mth, subs_, sm, bg)
         share_all = np.array([bg.substance_count.get(s_, 0) / bg.n_police for s_ in subs_])
         sub_rows = sub_rows.with_columns(
             bits=pl.Series(np.clip(_bits(params.substance_m, u), 0, None)), share=pl.Series(share_all)
@@ -1109,25 +1171,30 @@ def score_pairs(
             )
     items["substance"] = sub_bits
 
+    # a council's domestic abuse or gang concern says what the police flag already says: once
+    flagged = pl.DataFrame({"_row": np.arange(n), "_dom": dom[a] & dom[b], "_gang": gang[a] & gang[b]})
     vul_rows = (
         frame.select("_row", "_same_method", "_method", pl.col("_va").list.set_intersection("_vb").alias("v"))
         .explode("v")
         .drop_nulls("v")
+        .join(flagged, on="_row")
+        .filter(
+            ~((pl.col("v") == "domestic_abuse") & pl.col("_dom"))
+            & ~((pl.col("v") == "gang_association") & pl.col("_gang"))
+        )
     )
     vul_bits = np.zeros(n)
     vul_text: list[str | None] = [None] * n
     if vul_rows.height:
         # among deaths by the same method when both share one (substance misuse is common
         # among drug deaths)
-        u = np.array(
-            [
-                other_share(bg.vulnerability_by_method_count.get((m_, v), 0), bg.method_count.get(m_, 1))
-                if same
-                else other_share(bg.vulnerability_count.get(v, 0), bg.n_police)
-                for m_, v, same in zip(
-                    vul_rows["_method"].to_list(), vul_rows["v"].to_list(), vul_rows["_same_method"].to_list()
-                )
-            ]
+        u = _shares_within_method(
+            bg.vulnerability_by_method_count,
+            bg.vulnerability_count,
+            vul_rows["_method"].to_list(),
+            vul_rows["v"].to_list(),
+            vul_rows["_same_method"].to_list(),
+            bg,
         )
         vul_rows = vul_rows.with_columns(bits=pl.Series(np.clip(_bits(params.vulnerability_m, u), 0, None)))
         agg = (
@@ -1545,7 +1612,12 @@ def combine_links(parts: list[pl.DataFrame], params: SeriesParams) -> pl.DataFra
     (independent evidence), evidence lists concatenate; a pair is visible in the backtest
     from the earliest day one of its parts alone crossed the threshold, else from when all
     its parts were known."""
-    links = pl.concat([p.select(LINK_COLUMNS) for p in parts if p.height], how="vertical_relaxed")
+    present = [p.select(LINK_COLUMNS) for p in parts if p.height]
+    if not present:
+        return pl.DataFrame(
+            schema={**{c: SCORED_SCHEMA.get(c, pl.Float64) for c in LINK_COLUMNS}, "visible_day": pl.Int64}
+        )
+    links = pl.concat(present, how="vertical_relaxed")
     return (
         links.group_by("a", "b")
         .agg(

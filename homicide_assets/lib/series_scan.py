@@ -277,6 +277,7 @@ def space_time_groups(profiles: pl.DataFrame, bg: Background, params: SeriesPara
         parent_share=parent_share(points, population, params.scan_radii_m),
         prior_events=params.scan_prior_deaths,
         span_days=bg.span_days,
+        null_days=geo["day"].to_numpy(),
     )
     thresholds = scan.thresholds(
         params.scan_permutations, params.scan_false_alarms_per_year * bg.years, params.seed

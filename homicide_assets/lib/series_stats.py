@@ -20,23 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import cKDTree
-from scipy.stats import poisson
+from scipy.special import pdtrc
 
 #: Metres per degree of latitude (WGS84, mid-latitudes).
 M_PER_DEG_LAT = 111_132.0
 #: Radii (metres) at which :func:`local_density` counts neighbours; :func:`share_within`
 #: interpolates between them on a log-log scale.
-DENSITY_RADII_M: tuple[float, ...] = (
-    100.0,
-    200.0,
-    400.0,
-    800.0,
-    1_600.0,
-    3_200.0,
-    6_400.0,
-    12_800.0,
-    25_600.0,
-)
+DENSITY_RADII_M: tuple[float, ...] = (100.0, 200.0, 400.0, 800.0, 1_600.0, 3_200.0, 6_400.0)
 
 
 def project_m(lat, lon, lat0: float | None = None) -> np.ndarray:
@@ -92,7 +82,7 @@ def poisson_tail(k, mu) -> np.ndarray:
     """P(N >= k) for N ~ Poisson(mu) (vectorised; k <= 0 gives 1)."""
     k = np.asarray(k, dtype=float)
     mu = np.maximum(np.asarray(mu, dtype=float), 1e-300)
-    return np.where(k <= 0, 1.0, poisson.sf(k - 1, mu))
+    return np.where(k <= 0, 1.0, pdtrc(np.maximum(k - 1, 0), mu))
 
 
 @dataclass(frozen=True)
@@ -182,15 +172,15 @@ def knox_test(
 
 @dataclass(frozen=True)
 class ScanHit:
-    """A cylinder (a circle around one event, a window of days from it) with too many events."""
+    """A cylinder (a circle around one event, a window of days) with too many events."""
 
     group: int
-    centre: int  # index of the first event (row of the input arrays)
+    centre: int  # row of the event the circle is drawn around
     members: tuple[int, ...]  # rows inside the cylinder, in time order
     radius_m: float
-    days: int
-    observed: int  # events in the cylinder, the centre included
-    expected: float  # expected events besides the centre, from the space-time permutation null
+    days: int  # from the window's first event to its last
+    observed: int  # events in the cylinder
+    expected: float  # expected events after the window's first
     p_value: float
     threshold: float
     end_day: int
@@ -212,8 +202,9 @@ def _group_pairs(
 class SpaceTimeScan:
     """Space-time scan within groups of events, calibrated by permuting dates.
 
-    A cylinder starts at an event and covers the events of the same group within
-    ``radius`` metres and ``days`` after it. Its expected count besides the first event is
+    A cylinder is a circle of ``radius`` metres around an event of the group (its centre)
+    and a window of days from one event inside the circle to a later one (at most
+    ``max_days``). Its expected count of events after the window's first is
     the group's events expected in the window at its average rate times the share of the
     group's events that fall within the radius. That share is measured on the group's
     events *at other times* (more than ``max_days`` away, so a cluster does not explain
@@ -223,10 +214,14 @@ class SpaceTimeScan:
     place (many such deaths there at other times) is not a cluster by itself. A cylinder's
     p-value is the Poisson chance of at least its count.
 
-    :meth:`thresholds` sets each group's alarm level by Monte Carlo: dates are permuted
-    among each group's events (every place and every date kept, their pairing broken), and
-    the thresholds are the p-values such data reaches ``false_alarms`` times per run in
-    all. That is the stated false-alarm rate.
+    :meth:`thresholds` sets each group's alarm level by Monte Carlo: every event keeps its
+    place and gets a date drawn from ``null_days`` (the calendar of a parent population,
+    e.g. all police-reported deaths, with its seasons and weekdays), or, without
+    ``null_days``, a date permuted among its group's events; the thresholds are the p-values
+    such data reaches ``false_alarms`` times per run in all. That is the stated false-alarm
+    rate. Drawing from the parent's calendar matters for small groups: permuting a group's
+    own dates would carry a real burst (a nitazene batch) into its own null and raise its
+    own threshold.
     """
 
     def __init__(
@@ -241,6 +236,7 @@ class SpaceTimeScan:
         parent_share: np.ndarray | None = None,
         prior_events: float = 20.0,
         span_days: float | None = None,
+        null_days: np.ndarray | None = None,
     ):
         self.days = np.asarray(days, dtype=np.int64)
         self.points = np.asarray(points_m, dtype=float)
@@ -250,6 +246,7 @@ class SpaceTimeScan:
         self.min_events = int(min_events)
         self.max_events = int(max_events)
         self.prior_events = float(prior_events)
+        self.null_days = None if null_days is None else np.asarray(null_days, dtype=np.int64)
         self.span_days = float(
             span_days or max(int(self.days.max() - self.days.min()) + 1, 1) if len(self.days) else 1
         )
@@ -279,56 +276,76 @@ class SpaceTimeScan:
             )
 
     def _cylinders(self, days: np.ndarray, group: int):
-        """(centre, radius index, further events c, window days, mu, p) for every cylinder
-        ending at an event of ``group`` under the dates ``days``."""
+        """Every cylinder of ``group`` under the dates ``days``: a circle around an event
+        (the centre) and a window from one event in the circle to a later one.
+
+        Returns (centre, radius index, first row, last row, further events c, window days,
+        mu, p) where ``c`` counts the events in the window after its first, ``mu`` their
+        expectation and ``p`` = P(at least ``c`` | ``mu``).
+        """
         rows, i_all, j_all, d_all = self._spatial[group]
         n_group = len(rows)
+        n = len(days)
         group_days = np.sort(days[rows])
         gap_all = days[j_all] - days[i_all]
         near_time = np.abs(gap_all) <= self.max_days
         # the group's events around each centre at other times, and how many events that is
-        n = len(days)
         near_in_r = np.zeros((n, len(self.radii)))
         for k, r in enumerate(self.radii):
             sel = near_time & (d_all <= r)
             near_in_r[:, k] = np.bincount(i_all[sel], minlength=n)
-        t = days[rows]
         near_all = np.zeros(n)
+        t = days[rows]
         near_all[rows] = (
             np.searchsorted(group_days, t + self.max_days, side="right")
             - np.searchsorted(group_days, t - self.max_days, side="left")
             - 1
         )
-        keep = ((gap_all > 0) | ((gap_all == 0) & (i_all < j_all))) & (gap_all <= self.max_days)
-        i, d, gap = i_all[keep], d_all[keep], gap_all[keep]
+        # each centre's neighbours near in time, the centre itself included
+        centre = np.concatenate([i_all[near_time], rows])
+        other = np.concatenate([j_all[near_time], rows])
+        dist = np.concatenate([d_all[near_time], np.zeros(len(rows))])
         out = []
         for k, r in enumerate(self.radii):
-            sel = d <= r
-            ci, cg = i[sel], gap[sel]
-            if not len(ci):
-                continue
-            order = np.lexsort((cg, ci))
-            ci, cg = ci[order], cg[order]
-            starts = np.r_[0, np.flatnonzero(np.diff(ci)) + 1]
-            first = np.repeat(starts, np.diff(np.r_[starts, len(ci)]))
-            c = np.arange(len(ci)) - first + 1  # further events in the cylinder
-            # a cylinder ends at an event; ties in gap take the last of them
-            last = np.r_[(ci[1:] != ci[:-1]) | (cg[1:] != cg[:-1]), True]
-            ci, cg, c = ci[last], cg[last], c[last]
-            ok = (c + 1 >= self.min_events) & (c + 1 <= self.max_events)
-            ci, cg, c = ci[ok], cg[ok], c[ok]
-            # the group's events expected in the window at its average rate
-            in_window = (n_group - 1) * np.minimum((cg + 1) / self.span_days, 1.0)
-            other_here = self._counts[ci, k] - near_in_r[ci, k]
-            other_all = n_group - 1 - near_all[ci]
-            share = (other_here + self.prior_events * self.parent_share[ci, k]) / (
-                other_all + self.prior_events
-            )
-            mu = in_window * share
-            out.append((ci, np.full(len(ci), k), c, cg, mu, poisson_tail(c, mu)))
+            sel = dist <= r
+            c_, o_ = centre[sel], other[sel]
+            order = np.lexsort((o_, days[o_], c_))
+            c_, o_ = c_[order], o_[order]
+            m = len(c_)
+            for off in range(self.min_events - 1, self.max_events):
+                if off >= m:
+                    break
+                first = np.arange(m - off)
+                last = first + off
+                ok = c_[last] == c_[first]
+                window = days[o_[last]] - days[o_[first]]
+                ok &= window <= self.max_days
+                first, last, window = first[ok], last[ok], window[ok]
+                cc = c_[first]
+                # the group's events expected in the window at its average rate, times the share
+                # of them that fall within the radius of the centre
+                in_window = (n_group - 1) * np.minimum((window + 1) / self.span_days, 1.0)
+                other_here = self._counts[cc, k] - near_in_r[cc, k]
+                other_all = n_group - 1 - near_all[cc]
+                share = (other_here + self.prior_events * self.parent_share[cc, k]) / (
+                    other_all + self.prior_events
+                )
+                mu = in_window * share
+                out.append(
+                    (
+                        cc,
+                        np.full(len(cc), k),
+                        o_[first],
+                        o_[last],
+                        np.full(len(cc), off),
+                        window,
+                        mu,
+                        poisson_tail(np.full(len(cc), off), mu),
+                    )
+                )
         if not out:
-            z = np.zeros(0)
-            return z.astype(np.int64), z.astype(np.int64), z.astype(np.int64), z.astype(np.int64), z, z
+            z = np.zeros(0, dtype=np.int64)
+            return z, z, z, z, z, z, np.zeros(0), np.zeros(0)
         return tuple(np.concatenate(x) for x in zip(*out))
 
     def thresholds(self, permutations: int, false_alarms: float, seed: int = 0) -> dict[int, float]:
@@ -348,9 +365,12 @@ class SpaceTimeScan:
         for _ in range(permutations):
             days = self.days.copy()
             for rows, *_rest in self._spatial.values():
-                days[rows] = days[rows][rng.permutation(len(rows))]
+                if self.null_days is not None and len(self.null_days):
+                    days[rows] = rng.choice(self.null_days, size=len(rows), replace=True)
+                else:
+                    days[rows] = days[rows][rng.permutation(len(rows))]
             for g in self._spatial:
-                p = self._cylinders(days, g)[5]
+                p = self._cylinders(days, g)[7]
                 minima[g].append(float(p.min()) if len(p) else 1.0)
         per_group = false_alarms / max(len(self._spatial), 1)
         out = {}
@@ -368,27 +388,25 @@ class SpaceTimeScan:
         """Every cylinder at or below its group's threshold under the real dates."""
         out = []
         for g, (_rows, i_all, j_all, d_all) in self._spatial.items():
-            ci, k, c, cg, mu, p = self._cylinders(self.days, g)
+            centre, k, first, last, _c, window, mu, p = self._cylinders(self.days, g)
             for n in np.flatnonzero(p <= thresholds.get(g, 0.0)):
-                centre, radius, window = int(ci[n]), self.radii[int(k[n])], int(cg[n])
-                sel = (i_all == centre) & (d_all <= radius)
-                gap = self.days[j_all[sel]] - self.days[centre]
-                inside = j_all[sel][(gap >= 0) & (gap <= window) & ((gap > 0) | (j_all[sel] > centre))]
-                members = tuple(
-                    int(x) for x in sorted([centre, *inside.tolist()], key=lambda x: (self.days[x], x))
-                )
+                ce, radius = int(centre[n]), self.radii[int(k[n])]
+                t0, t1 = self.days[first[n]], self.days[last[n]]
+                near = j_all[(i_all == ce) & (d_all <= radius)]
+                inside = [x for x in [ce, *near.tolist()] if t0 <= self.days[x] <= t1]
+                members = tuple(sorted(set(inside), key=lambda x: (self.days[x], x)))
                 out.append(
                     ScanHit(
                         group=int(g),
-                        centre=centre,
+                        centre=ce,
                         members=members,
                         radius_m=radius,
-                        days=window,
+                        days=int(window[n]),
                         observed=len(members),
                         expected=float(mu[n]),
                         p_value=float(p[n]),
                         threshold=float(thresholds[g]),
-                        end_day=int(self.days[centre] + window),
+                        end_day=int(t1),
                     )
                 )
         return out

@@ -31,7 +31,7 @@ VERSION_TABLE = "homicide_alembic_version"
 _MIGRATION_LOCK = 0x486F6D6963696465  # "Homicide"
 
 #: Modules holding SQLModel tables; add a domain's module here.
-MODEL_MODULES = ("homicide_assets.lib.store.ingest", "homicide_assets.lib.store.lessons", "homicide_assets.lib.store.alerts")
+MODEL_MODULES = ("homicide_assets.lib.store.ingest", "homicide_assets.lib.store.lessons", "homicide_assets.lib.store.alerts", "homicide_assets.lib.store.series")
 
 
 class StoreUnavailable(ConnectionError):
