@@ -440,3 +440,25 @@ def test_grid_cells_are_one_kilometre():
     assert ids[0] != ids[3]  # ~1 km east is the next column
     x, y = H.project(np.array([c_lat[0]]), np.array([c_lon[0]]))
     assert x[0] % 1000 == pytest.approx(500, abs=1) and y[0] % 1000 == pytest.approx(500, abs=1)
+
+
+# --------------------------------------------------------------------------------------
+# Alerts for exceedances (raised by the patterns asset)
+
+
+def test_each_exceedance_is_alerted_once(tmp_path):
+    from homicide_assets.defs.patterns.assets import exceedances, raise_exceedance_alerts
+    from homicide_assets.defs.quality.resources import AlertChannelResource
+    from homicide_assets.lib.alerts import alerts
+
+    per_la = {BHAM: 100, COV: 30, DUD: 28, SAND: 120, SOL: 19, WAL: 25, WOLV: 24}
+    reg, dr = _year_of_deaths(per_la)
+    ex = exceedances(P.death_patterns(reg, dr, data_as_of=date(2026, 9, 30)))
+    assert ex.height >= 2  # Sandwell above, Birmingham below (funnel)
+    url = f"sqlite:///{tmp_path / 'platform.db'}"
+    assert raise_exceedance_alerts(url, ex, AlertChannelResource()) == ex.height
+    assert raise_exceedance_alerts(url, ex, AlertChannelResource()) == 0  # the same facts again: no new alert
+    stored = alerts(url, kind="exceedance")
+    assert len(stored) == ex.height
+    sandwell = next(a for a in stored if a.subject.startswith("Sandwell: death investigations"))
+    assert "above the control limit" in sandwell.subject and "120" in sandwell.body

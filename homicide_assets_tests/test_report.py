@@ -184,12 +184,21 @@ def test_partner_edition_carries_no_identifiers(tmp_path):
             "flagged_at_member": [2],
         }
     )
-    inputs = _inputs(linked_series=series)
+    links = pl.DataFrame(
+        {
+            "death_id_a": ["D0001"],
+            "death_id_b": ["D0002"],
+            "score": [0.95],
+            "evidence": [["same finder: A. Zebedee1 (2 reports)", "410 m apart, 23 days"]],
+        }
+    )
+    inputs = _inputs(linked_series=series, case_links=links)
     result = R.build_report(inputs, tmp_path)
     folder = tmp_path / RUN_DATE.isoformat()
     full = (folder / R.FULL_FILE).read_text()
     partner = (folder / R.PARTNER_FILE).read_text()
     partner_csvs = "".join(p.read_text() for p in folder.glob(f"{R.PARTNER_CSV_PREFIX}*.csv"))
+    assert "410 m apart" in full and "410 m apart" not in partner
     for needle in ("DR-2026-000001", "Zebedee1", "D0001"):
         assert needle in full  # the full edition names (test of the test)
         assert needle not in partner and needle not in partner_csvs

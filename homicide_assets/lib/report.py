@@ -122,6 +122,7 @@ class Col:
     partner: bool = True
     protect: bool = True
     words: bool = False  # an enumeration value: show "in_progress" as "in progress"
+    full: bool = True  # shown in the full edition
 
 
 @dataclass
@@ -258,7 +259,7 @@ def protect_table_counts(table: Table) -> dict[str, np.ndarray]:
 def render_table(table: Table, edition: str) -> RenderedTable:
     """Cells as displayed in ``edition`` (``full`` or ``partner``) and the CSV frame."""
     partner = edition == "partner"
-    columns = [c for c in table.columns if c.partner or not partner]
+    columns = [c for c in table.columns if (c.partner if partner else c.full)]
     status = protect_table_counts(table) if partner else {}
     protected_table = status.pop("__table__", None)
     suppressed = {k: v != disclosure.PUBLISHED for k, v in status.items()}
@@ -1158,7 +1159,7 @@ def series_tables(inputs: ReportInputs) -> list[Block]:
                     Col("score", "Strength", "rate"),
                     Col("kinds", "Linked by", "list"),
                     Col("first_flagged_on", "First flagged", "date", partner=False),
-                    Col("first_flagged_month", "First flagged", partner=False),
+                    Col("first_flagged_month", "First flagged (month)", full=False),
                     Col("flagged_at_member", "Seen at death no.", "number", partner=False),
                     Col("reason", "Why (for the analyst to check)", partner=False),
                     Col("members", "Members (death, police report, name)", "list", partner=False),
@@ -1168,6 +1169,35 @@ def series_tables(inputs: ReportInputs) -> list[Block]:
                 note="Strength is the series score (0-1). 'First flagged' is the date of the death at which the series "
                 "first crossed the threshold; 'seen at death no.' how many members it had then.",
             ),
+        ),
+        *case_link_blocks(inputs),
+    ]
+
+
+def case_link_blocks(inputs: ReportInputs) -> list[Block]:
+    """The strongest pairwise links, with their evidence (full edition: evidence can name people)."""
+    links = inputs.case_links
+    if links is None or links.is_empty():
+        return []
+    cols = [c for c in ("death_id_a", "death_id_b", "score", "evidence") if c in links.columns]
+    top = links.sort("score", descending=True).select(cols)
+    return [
+        Block(
+            "table",
+            Table(
+                "case_links",
+                "Strongest links between two deaths, with the evidence",
+                [
+                    Col("death_id_a", "Death"),
+                    Col("death_id_b", "Linked death"),
+                    Col("score", "Strength", "rate"),
+                    Col("evidence", "Evidence", "list"),
+                ],
+                top,
+                partner=False,
+                note=_list_note(top.height),
+            ),
+            editions=("full",),
         )
     ]
 
@@ -1785,11 +1815,19 @@ def executive_summary(
             f"{nopol_text} deaths known to the NHS or a coroner had no police report; {dis_text or 0} police "
             f"classifications are contradicted by an inquest conclusion or cause of death"
         )
-        if uk_n:
+        # in the partner edition the sum is printed only when every row it adds up is published,
+        # so it adds nothing a reader could not already add up from the table
+        hidden_rows = partner and any(
+            _cell(rendered, "classification_disagreements", c, "deaths")[0] in ("<5", "[c]", "")
+            for c in uk.get_column("category").to_list()
+        )
+        if uk_n and not hidden_rows:
             s += (
                 f", {disclosure.suppress_value(uk_n) if partner else uk_n} of them an unlawful killing or assault "
                 "the police had not classified as homicide"
             )
+        elif uk_n:
+            s += ", some of them an unlawful killing or assault the police had not classified as homicide"
         bullets.append(s + ".")
         tiles.append(
             {

@@ -184,8 +184,8 @@ def raise_exceedance_alerts(database_url: str, ex: pl.DataFrame, alert_channel: 
             f"{r['category']}: {what} {r['exceedance']} the control limit ({when})",
             (
                 f"{r['deaths']} {what} in {r['category']} ({when}) against {r['expected']:.1f} expected; the "
-                f"{'upper' if r['exceedance'] == 'above' else 'lower'} limit is {limit:.0f}. The chance of this by "
-                f"chance alone is {r['false_alarm_rate']:.4f}."
+                f"{'upper' if r['exceedance'] == 'above' else 'lower'} limit is {limit:.0f}. With no real change, "
+                f"a count crosses these limits with probability {r['false_alarm_rate']:.4f} (the false-alarm rate)."
             ),
             f"exceedance:{r['section']}:{r['measure']}:{r['category']}:{r['period_start']}:{r['exceedance']}",
             severity="WARN",
