@@ -6,7 +6,7 @@ export HOMICIDE_DATA_DIR ?= $(CURDIR)/data
 SCALE ?= tiny
 SEED ?= 1
 
-.PHONY: install demo test ui bench lint sample lock clean-data
+.PHONY: install demo test ui bench lint sample lock clean-data serve bench-latency
 
 $(BIN)/activate: pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
@@ -34,6 +34,21 @@ ui: install
 	@. ./scripts/key_env.sh && mkdir -p "$(HOMICIDE_DATA_DIR)" && \
 	  DAGSTER_HOME=$${DAGSTER_HOME:-$(HOMICIDE_DATA_DIR)/dagster_home} && mkdir -p $$DAGSTER_HOME && \
 	  DAGSTER_HOME=$$DAGSTER_HOME $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# --- serve / bench-latency (issue 9) ---------------------------------------------------
+# Dagster's daemon and webserver as separate processes on 127.0.0.1 (PORT, default 3000).
+# HOMICIDE_DAGSTER_YAML=deploy/dagster.postgres.yaml (with DAGSTER_PG_*) runs on PostgreSQL.
+PORT ?= 3000
+serve: install
+	@bash scripts/ensure_key.sh
+	@. ./scripts/key_env.sh && $(BIN)/python scripts/serve.py --port $(PORT)
+
+# File-to-output latency over DROPS deliveries through a real daemon and webserver.
+DROPS ?= 5
+bench-latency: install
+	@bash scripts/ensure_key.sh
+	@. ./scripts/key_env.sh && $(BIN)/python -m homicide_assets.bench_latency --drops $(DROPS)
+# --- end serve / bench-latency -----------------------------------------------------------
 
 bench: install
 	@bash scripts/ensure_key.sh

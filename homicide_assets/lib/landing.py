@@ -297,13 +297,15 @@ def _archive(data_dir: DataDir, source: Path, partner_id: str, sha: str) -> Path
     if not target.exists():
         # a name of its own, so two receivers archiving the same bytes at once never share a file
         tmp = folder / f".{sha}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-        shutil.copyfile(source, tmp)
-        copied, _ = sha256_of(tmp)
-        if copied != sha:
-            tmp.unlink()
-            raise OSError(f"archive copy of {source.name} does not match its sha256; the file was left in landing")
-        os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP)
-        os.replace(tmp, target)
+        try:
+            shutil.copyfile(source, tmp)
+            copied, _ = sha256_of(tmp)
+            if copied != sha:
+                raise OSError(f"archive copy of {source.name} does not match its sha256; the file was left in landing")
+            os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)  # a copy that failed half-way (disk full, say) leaves nothing behind
     return target
 
 
