@@ -98,6 +98,9 @@ def run_build(quiet: bool = False) -> dict:
     if not result.success:
         failed.append("refresh_all")
     timings["refresh_seconds"] = time.perf_counter() - t2
+    alerts = _raise_alerts(instance, data_dir)
+    if alerts:
+        say(f"alerts: {alerts} raised to analysts (table `alerts`; channel from HOMICIDE_ALERT_*)")
     summary = {"data_dir": str(data_dir.root), "failed_jobs": failed, **timings,
                "accepted": len(outcome.accepted), "duplicates": len(outcome.duplicates),
                "quarantined_files": len(outcome.quarantined)}
@@ -105,6 +108,21 @@ def run_build(quiet: bool = False) -> dict:
     if failed:
         say(f"FAILED: {', '.join(failed)} (see the run logs in the Dagster UI: make ui)")
     return summary
+
+
+def _raise_alerts(instance, data_dir: DataDir) -> int:
+    """What the alert and overdue sensors would raise after this build (they do not run here)."""
+    from datetime import datetime, timezone
+
+    from homicide_assets.defs.quality import alert_channel_resource, raise_pending_alerts
+    from homicide_assets.lib.alerts import alert_overdue_feeds
+    from homicide_assets.lib.registry import default_registry
+
+    channel = alert_channel_resource().process_config_and_initialize().channel()  # resolves EnvVar fields
+    url = data_dir.database_url()
+    _, raised = raise_pending_alerts(instance, url, channel)
+    overdue = alert_overdue_feeds(url, default_registry(), datetime.now(timezone.utc).date(), channel)
+    return len(raised) + len(overdue)
 
 
 def _print_outputs(data_dir: DataDir, say) -> None:
@@ -149,7 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("synth", help="generate synthetic partner deliveries (see: homicide-assets synth --help)",
                    add_help=False)
     sub.add_parser("ledger", help="list every delivery received, with row counts")
+    sub.add_parser("recommendation-status", add_help=False,
+                   help="record a review recommendation's status (see: homicide-assets recommendation-status --help)")
     args, rest = parser.parse_known_args(argv)
+    if args.command == "recommendation-status":
+        from homicide_assets.lessons_cli import main as lessons_main
+
+        return lessons_main(rest)
     if args.command == "synth":
         from homicide_assets.synth import main as synth_main
 

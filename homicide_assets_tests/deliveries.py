@@ -39,7 +39,7 @@ def death_report(n: int, **overrides) -> dict:
 def person(report_n: int, seq: int, **overrides) -> dict:
     row = {
         "report_id": f"DR-2026-{report_n:06d}", "person_seq": str(seq), "role": "finder",
-        "nominal_id": f"N{report_n}{seq}", "forename": "Sam", "surname": "Finder",
+        "nominal_id": f"NOM{report_n:04d}X{seq}Q", "forename": "Sam", "surname": "Finder",
         "date_of_birth": "", "postcode": "B5 4TD", "phone": "+44 7700 900123",
     }
     row.update(overrides)

@@ -74,20 +74,34 @@ def test_delivering_again_changes_nothing(platform_env):
     assert outcomes.count("duplicate") == 1
 
 
+def _sqlite_text(path) -> str:
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    try:
+        tables = [t for (t,) in con.execute("select name from sqlite_master where type='table'")]
+        return "\n".join(str(row) for t in tables for row in con.execute(f'select * from "{t}"'))
+    finally:
+        con.close()
+
+
 def test_no_raw_identifier_in_staged_outputs_or_logs(platform_env, capsys):
     data_dir = platform_env
     _deliveries(data_dir.landing)
     run_build(quiet=False)
     out = capsys.readouterr()
-    identifiers = ["9434765919", "943 476 5919", "7700 900123", "N11", "Testperson1"]
+    identifiers = ["9434765919", "943 476 5919", "7700 900123", "07700900123", "NOM0001X1Q", "Testperson1"]
     texts = [out.out, out.err]
     for frame_path in data_dir.warehouse.glob("staged/*.parquet"):
         frame = pl.read_parquet(frame_path)
         kept = frame.drop([c for c in ("forename", "surname") if c in frame.columns])
         texts.append(str(kept.rows()))
     for log in (data_dir.root / "dagster_home").rglob("*"):
-        if log.is_file() and log.suffix in ("", ".log", ".out", ".err", ".db", ".json"):
+        if log.is_file() and log.suffix == ".db":
+            texts.append(_sqlite_text(log))  # run and event logs, metadata, check results
+        elif log.is_file() and log.suffix in ("", ".log", ".out", ".err", ".json"):
             texts.append(log.read_bytes().decode("utf-8", "ignore"))
+    texts.append(_sqlite_text(data_dir.database_path))  # ledger, quarantine, alerts
     blob = "\n".join(texts)
     for raw in identifiers:
         assert raw not in blob, f"raw identifier {raw!r} found"

@@ -58,7 +58,7 @@ def test_identifiers_are_pseudonymised_and_absent(key):
     assert "nhs_number" not in staged.columns and len(staged["nhs_number_key"][0]) == 32
     assert {"nominal_id", "phone"}.isdisjoint(persons.columns)
     text = " ".join(str(v) for frame in (staged, persons) for v in frame.row(0))
-    for raw in ("9434765919", "943 476 5919", "N11", "7700 900123", "07700900123"):
+    for raw in ("9434765919", "943 476 5919", "NOM0001X1Q", "7700 900123", "07700900123"):
         assert raw not in text
 
 

@@ -137,9 +137,8 @@ def stage_and_record(
             ))
         by_id = {r["_delivery_id"]: r for r in counts.iter_rows(named=True)}
         for d in s.exec(select(Delivery).where(Delivery.feed == feed, col(Delivery.status).in_(STAGEABLE))):
-            c = by_id.get(d.delivery_id)
-            if c is None:
-                continue
+            # a delivery with no rows (a header-only "nothing new" extract) is staged with zeros
+            c = by_id.get(d.delivery_id) or {"rows_staged": 0, "rows_quarantined": 0, "rows_superseded": 0}
             d.rows_staged, d.rows_quarantined, d.rows_superseded = (
                 c["rows_staged"], c["rows_quarantined"], c["rows_superseded"])
             d.status, d.staged_at = "staged", utcnow()
