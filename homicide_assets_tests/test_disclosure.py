@@ -101,3 +101,18 @@ def test_columns_without_a_row_total_are_separate_lines():
     t = D.protect_table(np.array([[3, 40], [50, 41], [20, 42]]), row_totals=False, col_totals=True)
     assert shown(t)[0] == ["<5", "40"] and shown(t)[2] == ["[c]", "42"]
     assert D.is_disclosive(t) == []
+
+
+def test_a_subset_shown_beside_its_whole_cannot_give_a_small_count_away():
+    # deaths and homicides by classification: the homicide row's 6 homicides tell the reader
+    # that its hidden deaths are at least 6, which would pin road traffic's 1 (7 - 6)
+    deaths, homicides = [53, 16, 9, 7, 6, 1], [0, 0, 0, 0, 6, 0]
+    interior = np.column_stack([deaths, homicides])
+    leq = [((r, 1), (r, 0)) for r in range(len(deaths) + 1)]
+    naive = D.protect_table(interior, row_totals=False, col_totals=True)
+    assert D.is_disclosive(naive) == []  # safe if the reader ignored the relation ...
+    naive.leq = tuple(leq)
+    assert D.is_disclosive(naive) == [(5, 0)]  # ... but not once the reader uses it
+    t = D.protect_table(interior, row_totals=False, col_totals=True, leq=leq)
+    assert D.is_disclosive(t) == []
+    assert t.status[5, 0] == D.PRIMARY and (t.status[:, 0] == D.SECONDARY).sum() >= 2

@@ -19,8 +19,9 @@ protects it together with its margins (row totals, column totals, grand total):
    least 5). :func:`attacker_intervals` solves, for every suppressed cell, the smallest
    and largest value it can take given every published cell and total, every table
    equation, and what the symbols tell (``<5``: between 1 and 4; ``[c]``: 5 or more),
-   by linear programming (``scipy.optimize.linprog``, HiGHS). Tables with margins are
-   network matrices, so these bounds are whole numbers. A primary cell whose interval is
+   by linear programming (``scipy.optimize.linprog``, HiGHS), including what the reader
+   knows of a subset shown beside its whole (homicides <= deaths in the same row).
+   Tables with margins are network matrices, so these bounds are whole numbers. A primary cell whose interval is
    narrower than ``min_width`` gets one more secondary cell on one of its lines, and the
    audit runs again.
 
@@ -68,6 +69,8 @@ class ProtectedTable:
     #: set when the table had to hide zeros (or had nothing left to hide): its footnote
     #: then says ``<5`` may be 0, and the audit assumes the reader knows it
     small_may_be_zero: bool = False
+    #: pairs (a, b) of cells the reader knows satisfy a <= b (homicides <= deaths in a row)
+    leq: tuple[tuple[Cell, Cell], ...] = ()
 
     @property
     def suppressed(self) -> np.ndarray:
@@ -92,7 +95,14 @@ class ProtectedTable:
 
     def intervals(self, only_primary: bool = False) -> dict[Cell, tuple[float, float]]:
         return attacker_intervals(
-            self.values, self.status, self.lines(), self.low, self.high, self.small_may_be_zero, only_primary
+            self.values,
+            self.status,
+            self.lines(),
+            self.low,
+            self.high,
+            self.small_may_be_zero,
+            only_primary,
+            self.leq,
         )
 
 
@@ -134,18 +144,23 @@ def attacker_intervals(
     high: int = PRIMARY_HIGH,
     small_may_be_zero: bool = False,
     only_primary: bool = False,
+    leq: Sequence[tuple[Cell, Cell]] = (),
 ) -> dict[Cell, tuple[float, float]]:
     """Smallest and largest value each suppressed cell can take, as a reader could work out.
 
     The reader knows every published cell, every line equation, that a primary cell is in
-    ``[low, high]`` (``[0, high]`` when the table says ``<5`` may be 0) and that a
-    secondary cell is above ``high``. Lines that share no cell are solved in closed form;
-    otherwise by linear programming (:func:`lp_intervals`).
+    ``[low, high]`` (``[0, high]`` when the table says ``<5`` may be 0), that a secondary
+    cell is above ``high``, and every ``leq`` pair (a, b): a <= b (a subset counted beside
+    its whole, as homicides beside all deaths). Lines that share no cell are solved in
+    closed form; otherwise by linear programming (:func:`lp_intervals`).
     """
     unknown = [tuple(int(v) for v in idx) for idx in np.argwhere(status != PUBLISHED)]
     if not unknown:
         return {}
     bound = _reader_bounds(status, unknown, low, high, small_may_be_zero)
+    coupled = _apply_published_pairs(values, bound, leq)
+    if coupled:
+        return lp_intervals(values, status, lines, low, high, small_may_be_zero, only_primary, leq)
     seen: set[Cell] = set()
     disjoint = True
     for line in lines:
@@ -163,7 +178,25 @@ def attacker_intervals(
         if only_primary:
             out = {c: v for c, v in out.items() if status[c] == PRIMARY}
         return out
-    return lp_intervals(values, status, lines, low, high, small_may_be_zero, only_primary)
+    return lp_intervals(values, status, lines, low, high, small_may_be_zero, only_primary, leq)
+
+
+def _apply_published_pairs(
+    values: np.ndarray, bound: dict[Cell, tuple[float, float]], leq: Sequence[tuple[Cell, Cell]]
+) -> list[tuple[Cell, Cell]]:
+    """Tighten ``bound`` in place with pairs that have one published side; return the pairs
+    with both sides hidden (they couple cells, so need the linear programme)."""
+    coupled = []
+    for a, b in leq:
+        if a in bound and b in bound:
+            coupled.append((a, b))
+        elif a in bound:  # a <= published b
+            lo, hi = bound[a]
+            bound[a] = (lo, min(hi, float(values[b])))
+        elif b in bound:  # published a <= b
+            lo, hi = bound[b]
+            bound[b] = (max(lo, float(values[a])), hi)
+    return coupled
 
 
 def lp_intervals(
@@ -174,6 +207,7 @@ def lp_intervals(
     high: int = PRIMARY_HIGH,
     small_may_be_zero: bool = False,
     only_primary: bool = False,
+    leq: Sequence[tuple[Cell, Cell]] = (),
 ) -> dict[Cell, tuple[float, float]]:
     """:func:`attacker_intervals` by linear programming (any number of lines).
 
@@ -185,6 +219,7 @@ def lp_intervals(
     if not unknown:
         return {}
     bound = _reader_bounds(status, unknown, low, high, small_may_be_zero)
+    coupled = _apply_published_pairs(values, bound, leq)
     parent = {cell: cell for cell in unknown}
 
     def find(c: Cell) -> Cell:
@@ -200,6 +235,8 @@ def lp_intervals(
             hidden_lines.append((line, hidden))
             for c in hidden[1:]:
                 parent[find(c)] = find(hidden[0])
+    for a, b_cell in coupled:
+        parent[find(a)] = find(b_cell)
     groups: dict[Cell, list[Cell]] = {}
     for cell in unknown:
         groups.setdefault(find(cell), []).append(cell)
@@ -228,12 +265,21 @@ def lp_intervals(
             a_rows.append(row)
             b.append(rhs)
         bounds = [(bound[c][0], None if bound[c][1] == float("inf") else bound[c][1]) for c in members]
-        a_eq, b_eq = np.array(a_rows), np.array(b)
+        a_eq = np.array(a_rows) if a_rows else None
+        b_eq = np.array(b) if b else None
+        ub_rows = []
+        for a, b_cell in coupled:  # x_a - x_b <= 0
+            if a in col_of:
+                row = np.zeros(len(members))
+                row[col_of[a]], row[col_of[b_cell]] = 1.0, -1.0
+                ub_rows.append(row)
+        a_ub = np.array(ub_rows) if ub_rows else None
+        b_ub = np.zeros(len(ub_rows)) if ub_rows else None
         for cell in targets:
             cost = np.zeros(len(members))
             cost[col_of[cell]] = 1.0
-            lo = linprog(cost, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
-            hi = linprog(-cost, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+            lo = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+            hi = linprog(-cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
             if lo.status != 0 or hi.status not in (0, 3):  # 3: unbounded above
                 raise ValueError(f"disclosure audit infeasible for cell {cell}: {lo.message} / {hi.message}")
             out[cell] = (float(lo.fun), float("inf") if hi.status == 3 else float(-hi.fun))
@@ -316,12 +362,14 @@ def protect_table(
     low: int = PRIMARY_LOW,
     high: int = PRIMARY_HIGH,
     min_width: float = 1.0,
+    leq: Sequence[tuple[Cell, Cell]] = (),
 ) -> ProtectedTable:
     """Primary and secondary suppression of a table of counts and its margins.
 
     ``interior`` is a 2-D array of counts (or 1-D: one column). The margins are computed
     here (so they always add up). ``min_width``: how wide the reader's interval for each
-    primary cell must be (1: at least two values possible).
+    primary cell must be (1: at least two values possible). ``leq``: pairs of cells (in
+    the coordinates of the table with its margins) the reader knows satisfy a <= b.
     """
     values = with_margins(interior, row_totals, col_totals)
     if (values < 0).any():
@@ -329,7 +377,7 @@ def protect_table(
     status = np.where((values >= low) & (values <= high), PRIMARY, PUBLISHED).astype(np.int8)
     lines = table_lines(values.shape, row_totals, col_totals)
     _secondary_by_lines(values, status, lines, row_totals, col_totals)
-    table = ProtectedTable(values, status, row_totals, col_totals, low, high)
+    table = ProtectedTable(values, status, row_totals, col_totals, low, high, leq=tuple(leq))
     for _ in range(values.size):
         intervals = table.intervals(only_primary=True)
         exposed = [

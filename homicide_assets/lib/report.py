@@ -146,6 +146,8 @@ class Table:
     note: str = ""
     partner: bool = True
     bar: str | None = None
+    #: (part, whole) count columns: in every row the reader knows part <= whole
+    subsets: tuple[tuple[str, str], ...] = ()
 
     def column(self, key: str) -> Col:
         return next(c for c in self.columns if c.key == key)
@@ -238,8 +240,15 @@ def protect_table_counts(table: Table) -> dict[str, np.ndarray]:
     interior = np.column_stack(
         [frame.get_column(k).fill_null(0).to_numpy()[:n] for k in interior_cols]
     ).astype(np.int64)
+    rows_with_total = interior.shape[0] + (1 if table.total_row else 0)
+    leq = [
+        ((r, interior_cols.index(part)), (r, interior_cols.index(whole)))
+        for part, whole in table.subsets
+        if part in interior_cols and whole in interior_cols
+        for r in range(rows_with_total)
+    ]
     protected = disclosure.protect_table(
-        interior, row_totals=table.row_total is not None, col_totals=table.total_row
+        interior, row_totals=table.row_total is not None, col_totals=table.total_row, leq=leq
     )
     values = protected.values
     if table.total_row:
@@ -477,6 +486,7 @@ def breakdown_table(patterns: pl.DataFrame, dimension: str) -> Table:
         total_row=True,
         note=note,
         bar="deaths",
+        subsets=(("homicides", "deaths"),),
     )
 
 
@@ -490,16 +500,17 @@ def trend_blocks(patterns: pl.DataFrame, edition: str) -> tuple[list[str], list[
     """Control charts (force, then each authority in the full edition) and their tables."""
     trend = patterns.filter(pl.col("section") == "trend")
     big, small = [], []
-    for measure in ("all", "homicide"):
-        series = trend.filter((pl.col("measure") == measure) & (pl.col("dimension") == "force")).sort(
-            "period_start"
-        )
-        if series.is_empty():
-            continue
+    force = {
+        m: trend.filter((pl.col("measure") == m) & (pl.col("dimension") == "force")).sort("period_start")
+        for m in ("all", "homicide")
+    }
+    force = {m: f for m, f in force.items() if f.height}
+    protected = _protect_monthly(force) if edition == "partner" and force else {}
+    for measure, series in force.items():
         counts: list[float | None] = [float(v) for v in series.get_column("deaths")]
         labels = None
         if edition == "partner":
-            counts, labels = _protect_monthly(series)
+            counts, labels = protected[measure]
         big.append(
             control_chart_svg(
                 series.get_column("period_start").to_list(),
@@ -639,33 +650,50 @@ def trend_blocks(patterns: pl.DataFrame, edition: str) -> tuple[list[str], list[
     return big, small, summary_table, ex_table
 
 
-def _protect_monthly(series: pl.DataFrame) -> tuple[list[float | None], list[str]]:
-    """Monthly counts for the partner edition, protected in 12-month blocks ending at the period end.
+def _protect_monthly(
+    series_by_measure: dict[str, pl.DataFrame],
+) -> dict[str, tuple[list[float | None], list[str]]]:
+    """Monthly counts for the partner edition, protected together in 12-month blocks.
 
-    Each block's total is published elsewhere (the breakdown tables' current and previous
-    columns), so each block is a line whose total the reader knows.
+    Each block ends at a reporting-period boundary; its total is published (the tables'
+    current and previous columns) or assumed known, so each block is a line. The homicide
+    series is protected with the all-deaths series, with the reader assumed to know that
+    each month's homicides are no more than its deaths.
     """
-    counts = series.get_column("deaths").to_numpy().astype(np.int64)
-    n = len(counts)
+    measures = list(series_by_measure)
+    n = series_by_measure[measures[0]].height
     blocks = math.ceil(n / 12)
-    padded = np.zeros(blocks * 12, dtype=np.int64)
-    padded[blocks * 12 - n :] = counts
-    protected = disclosure.protect_table(padded.reshape(blocks, 12), row_totals=True, col_totals=False)
-    status = protected.status[:, :12].reshape(-1)[blocks * 12 - n :]
-    out: list[float | None] = []
-    labels: list[str] = []
-    for v, s in zip(counts, status):
-        if s == disclosure.PUBLISHED:
-            out.append(float(v))
-            labels.append("")
-        else:
-            out.append(None)
-            labels.append(
-                disclosure.PRIMARY_SYMBOL
-                if s in (disclosure.PRIMARY, disclosure.HIDDEN_ZERO)
-                else disclosure.SECONDARY_SYMBOL
-            )
-    return out, labels
+    pad = blocks * 12 - n
+    rows = []
+    for m in measures:
+        padded = np.zeros(blocks * 12, dtype=np.int64)
+        padded[pad:] = series_by_measure[m].get_column("deaths").to_numpy().astype(np.int64)
+        rows.append(padded.reshape(blocks, 12))
+    interior = np.vstack(rows)
+    leq = []
+    if "all" in measures and "homicide" in measures:
+        a, h = measures.index("all"), measures.index("homicide")
+        leq = [((h * blocks + b, j), (a * blocks + b, j)) for b in range(blocks) for j in range(13)]
+    protected = disclosure.protect_table(interior, row_totals=True, col_totals=False, leq=leq)
+    out = {}
+    for k, m in enumerate(measures):
+        status = protected.status[k * blocks : (k + 1) * blocks, :12].reshape(-1)[pad:]
+        counts = series_by_measure[m].get_column("deaths").to_list()
+        values: list[float | None] = []
+        labels: list[str] = []
+        for v, s in zip(counts, status):
+            if s == disclosure.PUBLISHED:
+                values.append(float(v))
+                labels.append("")
+            else:
+                values.append(None)
+                labels.append(
+                    disclosure.PRIMARY_SYMBOL
+                    if s in (disclosure.PRIMARY, disclosure.HIDDEN_ZERO)
+                    else disclosure.SECONDARY_SYMBOL
+                )
+        out[m] = (values, labels)
+    return out
 
 
 def map_block(
