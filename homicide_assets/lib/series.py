@@ -109,6 +109,8 @@ def _role_pair_m() -> dict[tuple[str, str], float]:
                 m = 0.15
             elif pair == ("suspect", "suspect") or set(pair) == {"deceased", "suspect"}:
                 m = 0.9
+            elif "suspect" in pair and (a in close or b in close):
+                m = 0.8  # the suspect of one death found or reported another (Port, serial domestic)
             elif a in close and b in close:
                 m = 0.8 if a == b else 0.6
             elif "suspect" in pair:
@@ -180,10 +182,16 @@ class SeriesParams:
     scan_max_days: int = 100
     scan_min_deaths: int = 3
     scan_young_age: int = 25
+    #: groups not scanned: too broad (chance clusters in them would set everyone's threshold),
+    #: or clustered by infrastructure and season rather than by a common cause (road deaths on
+    #: one road, summer drownings in one river: patterns/violence_hotspots' business, not series)
     scan_excluded_groups: tuple[str, ...] = (
         "substance:alcohol",
         "method:poisoning_drugs",
         "place:public_open_space",
+        "method:motor_vehicle",
+        "method:drowning",
+        "place:waterway",
     )
     #: weight (in deaths) of the whole force's geography in a small group's spatial share
     scan_prior_deaths: float = 20.0
@@ -964,14 +972,28 @@ def shared_entities(
     )
 
 
+def _lookup(keys, mapping: dict, default=0) -> np.ndarray:
+    """``mapping[key]`` for every key of an array (each distinct key looked up once)."""
+    keys = np.asarray(keys, dtype=object)
+    if not len(keys):
+        return np.zeros(0)
+    as_text = np.array(["\x00" if k is None else repr(k) for k in keys], dtype=object)
+    uniq, inverse = np.unique(as_text, return_inverse=True)
+    first = {u: keys[i] for i, u in zip(np.unique(as_text, return_index=True)[1], uniq)}
+    values = np.array([mapping.get(first[u], default) for u in uniq], dtype=float)
+    return values[inverse]
+
+
 def _shares_within_method(
     by_method: dict, overall: dict, methods: list, values: list, same: list, bg: Background
 ) -> np.ndarray:
     """Share of other deaths with each value: among deaths by the same method where the two
     compared deaths share one, else among all police-reported deaths."""
-    within = np.array([by_method.get((m_, v), 0) for m_, v in zip(methods, values)], dtype=float)
-    method_total = np.array([bg.method_count.get(m_, 1) for m_ in methods], dtype=float)
-    total = np.array([overall.get(v, 0) for v in values], dtype=float)
+    pairs = np.empty(len(methods), dtype=object)
+    pairs[:] = list(zip(methods, values))
+    within = _lookup(pairs, by_method)
+    method_total = _lookup(methods, bg.method_count, 1)
+    total = _lookup(values, overall)
     return np.where(
         np.asarray(same, dtype=bool), other_share(within, method_total), other_share(total, bg.n_police)
     )
@@ -1066,10 +1088,11 @@ def score_pairs(
 
     # location type, domestic abuse, gang related: each among deaths by the same method when
     # both share one (a waterway means drowning; most stabbings of young men are gang related)
-    method_total = np.array([bg.method_count.get(m_, 1) for m_ in method[a]], dtype=float)
+    method_total = _lookup(method[a], bg.method_count, 1)
 
     def conditional_share(feature: str, total: int, same: np.ndarray) -> np.ndarray:
-        within = np.array([bg.feature_by_method_count.get((feature, m_), 0) for m_ in method[a]], dtype=float)
+        per_method = {m_: c for (f, m_), c in bg.feature_by_method_count.items() if f == feature}
+        within = _lookup(method[a], per_method)
         return np.where(same, other_share(within, method_total), other_share(total, bg.n_police))
 
     loc = arr("location_type")
@@ -1120,8 +1143,13 @@ def score_pairs(
 
     # substances (conditional on the method when both share it) and vulnerabilities
     frame = pl.DataFrame(
-        {"_row": np.arange(n), "a": a, "b": b, "_same_method": same_method, "_method": method[a]},
-        schema_overrides={"_method": pl.String},
+        {
+            "_row": np.arange(n),
+            "a": a,
+            "b": b,
+            "_same_method": same_method,
+            "_method": pl.Series([None if x is None else str(x) for x in method[a]], dtype=pl.String),
+        }
     )
     lists = p.select("substances", "vulnerabilities")
     frame = frame.with_columns(
@@ -1171,16 +1199,18 @@ def score_pairs(
             )
     items["substance"] = sub_bits
 
-    # a council's domestic abuse or gang concern says what the police flag already says: once
+    # a council's domestic abuse, gang or substance misuse concern says what the police flag
+    # or the shared substances already say: count it once
     flagged = pl.DataFrame({"_row": np.arange(n), "_dom": dom[a] & dom[b], "_gang": gang[a] & gang[b]})
     vul_rows = (
         frame.select("_row", "_same_method", "_method", pl.col("_va").list.set_intersection("_vb").alias("v"))
         .explode("v")
         .drop_nulls("v")
-        .join(flagged, on="_row")
+        .join(flagged.with_columns(_subs=pl.Series(sub_bits > 0)), on="_row")
         .filter(
             ~((pl.col("v") == "domestic_abuse") & pl.col("_dom"))
             & ~((pl.col("v") == "gang_association") & pl.col("_gang"))
+            & ~((pl.col("v") == "substance_misuse") & pl.col("_subs"))
         )
     )
     vul_bits = np.zeros(n)

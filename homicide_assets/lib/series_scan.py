@@ -62,6 +62,22 @@ def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema=GROUP_SCHEMA)
 
 
+def _mu_at(p: float, k: int) -> float:
+    """The Poisson mean at which P(N >= k) = p (bisection)."""
+    lo, hi = 0.0, float(k) + 10.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if float(poisson_tail(k, mid)) < p:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+#: For k further deaths, the expected count above which an excess has p >= 0.01.
+_MU_FOR_P01 = {k: _mu_at(0.01, k) for k in range(1, 40)}
+
+
 def _threshold_from_minima(minima: np.ndarray, allowed_per_run: float, runs: int) -> float:
     """The p-value that null runs reach ``allowed_per_run`` times per run on average."""
     values = np.sort(minima) if len(minima) else np.ones(1)
@@ -89,7 +105,7 @@ def _scan_runs(codes: np.ndarray, days: np.ndarray, rate: np.ndarray, params: Se
         ok = (codes[j] == codes[i]) & (days[j] - days[i] < params.excess_max_days)
         i, j = i[ok], j[ok]
         mu = rate[i] * (days[j] - days[i] + 1)
-        plausible = mu < off  # a count at or below its expectation is never an excess
+        plausible = mu < _MU_FOR_P01[off]  # beyond it P >= 0.01: never an alarm
         i, j, mu = i[plausible], j[plausible], mu[plausible]
         out_i.append(i)
         out_j.append(j)

@@ -22,6 +22,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.special import pdtrc
 
+#: Days by which a group's own dates are jittered in the scan's null (keeps seasons, breaks bursts).
+NULL_JITTER_DAYS = 30
 #: Metres per degree of latitude (WGS84, mid-latitudes).
 M_PER_DEG_LAT = 111_132.0
 #: Radii (metres) at which :func:`local_density` counts neighbours; :func:`share_within`
@@ -215,13 +217,13 @@ class SpaceTimeScan:
     p-value is the Poisson chance of at least its count.
 
     :meth:`thresholds` sets each group's alarm level by Monte Carlo: every event keeps its
-    place and gets a date drawn from ``null_days`` (the calendar of a parent population,
-    e.g. all police-reported deaths, with its seasons and weekdays), or, without
-    ``null_days``, a date permuted among its group's events; the thresholds are the p-values
-    such data reaches ``false_alarms`` times per run in all. That is the stated false-alarm
-    rate. Drawing from the parent's calendar matters for small groups: permuting a group's
-    own dates would carry a real burst (a nitazene batch) into its own null and raise its
-    own threshold.
+    place and gets a new date, one of its group's dates permuted and jittered by up to
+    :data:`NULL_JITTER_DAYS` (with weight ``n / (n + prior_events)`` for a group of ``n``)
+    or else one drawn from ``null_days`` (the calendar of a parent population, e.g. all
+    police-reported deaths); the thresholds are the p-values such data reaches
+    ``false_alarms`` times per run in all. That is the stated false-alarm rate. A large
+    group keeps its own seasons (summer drownings); a small one borrows the parent's
+    calendar, so a real burst (a nitazene batch) is not carried into its own null.
     """
 
     def __init__(
@@ -365,10 +367,16 @@ class SpaceTimeScan:
         for _ in range(permutations):
             days = self.days.copy()
             for rows, *_rest in self._spatial.values():
+                own = days[rows][rng.permutation(len(rows))]
+                own = own + rng.integers(-NULL_JITTER_DAYS, NULL_JITTER_DAYS + 1, len(rows))
                 if self.null_days is not None and len(self.null_days):
-                    days[rows] = rng.choice(self.null_days, size=len(rows), replace=True)
-                else:
-                    days[rows] = days[rows][rng.permutation(len(rows))]
+                    # a group's own calendar (jittered) with weight n / (n + prior_events), the
+                    # parent's otherwise: a large group keeps its seasons, a small one cannot
+                    # carry a burst of its own into its null
+                    use_own = rng.random(len(rows)) < len(rows) / (len(rows) + self.prior_events)
+                    parent = rng.choice(self.null_days, size=len(rows), replace=True)
+                    own = np.where(use_own, own, parent)
+                days[rows] = np.clip(own, self.days.min(), self.days.max())
             for g in self._spatial:
                 p = self._cylinders(days, g)[7]
                 minima[g].append(float(p.min()) if len(p) else 1.0)
@@ -417,6 +425,7 @@ def parent_share(points_m: np.ndarray, parent_points_m: np.ndarray, radii_m: tup
     if len(parent_points_m) == 0:
         return np.zeros((len(points_m), len(radii_m)))
     tree = cKDTree(parent_points_m)
-    return np.column_stack([tree.query_ball_point(points_m, r, return_length=True) for r in radii_m]) / max(
-        len(parent_points_m) - 1, 1
-    )
+    # each distinct place once (a death in several groups appears several times)
+    places, inverse = np.unique(np.asarray(points_m, dtype=float), axis=0, return_inverse=True)
+    counts = np.column_stack([tree.query_ball_point(places, r, return_length=True) for r in radii_m])
+    return counts[np.asarray(inverse).reshape(-1)] / max(len(parent_points_m) - 1, 1)
