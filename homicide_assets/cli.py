@@ -53,6 +53,10 @@ def pending_deliveries(data_dir: DataDir) -> dict[str, list[str]]:
     return out
 
 
+#: The console shows INFO and above; every event is still kept in the instance's event log.
+CONSOLE_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
 def run_build(quiet: bool = False) -> dict:
     """Take everything in landing, parse each new delivery, then materialise the whole graph."""
     data_dir = _prepare_environment()
@@ -83,10 +87,10 @@ def run_build(quiet: bool = False) -> dict:
         job = defs.resolve_job_def(f"ingest_{feed}")
         if len(positions) == 1:
             result = job.execute_in_process(instance=instance, partition_key=order[positions[0]],
-                                            raise_on_error=False)
+                                            raise_on_error=False, run_config=CONSOLE_RUN_CONFIG)
         else:
             result = job.execute_in_process(
-                instance=instance, raise_on_error=False,
+                instance=instance, raise_on_error=False, run_config=CONSOLE_RUN_CONFIG,
                 tags={"dagster/asset_partition_range_start": order[positions[0]],
                       "dagster/asset_partition_range_end": order[positions[-1]]},
             )
@@ -94,7 +98,8 @@ def run_build(quiet: bool = False) -> dict:
             failed.append(f"ingest_{feed}")
     timings["ingest_seconds"] = time.perf_counter() - t1
     t2 = time.perf_counter()
-    result = defs.resolve_job_def("refresh_all").execute_in_process(instance=instance, raise_on_error=False)
+    result = defs.resolve_job_def("refresh_all").execute_in_process(
+        instance=instance, raise_on_error=False, run_config=CONSOLE_RUN_CONFIG)
     if not result.success:
         failed.append("refresh_all")
     timings["refresh_seconds"] = time.perf_counter() - t2
