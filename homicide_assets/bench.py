@@ -128,6 +128,8 @@ def run_bench(scale: str, seed: int, keep: bool = False) -> dict:
             shutil.copytree(synth_dir / "landing", data / "landing")
             runs[mode] = _run_step(mode, "--data", str(data))
         rows_in = _rows_in(work / "dagster")
+        stage = runs["dagster"]["stages"]
+        checks = {k.removeprefix("quality_"): v for k, v in stage.items() if k.startswith("quality_")}
         line = {
             "bench": "homicide_assets", "scale": scale, "seed": seed,
             "rows_in": rows_in, "files_in": synth["files"], "bytes_in": synth["bytes"],
@@ -136,6 +138,9 @@ def run_bench(scale: str, seed: int, keep: bool = False) -> dict:
             "plain_seconds": runs["plain"]["seconds"], "plain_peak_rss_mb": runs["plain"]["peak_rss_mb"],
             "dagster_over_plain": round(runs["dagster"]["seconds"] / max(runs["plain"]["seconds"], 1e-9), 2),
             "build_failed_jobs": runs["dagster"]["failed_jobs"],
+            # the checks' steps (GX suites, conservation) per feed, and their share of the build
+            "check_seconds_per_feed": checks,
+            "checks_share_of_build": round(sum(checks.values()) / max(runs["dagster"]["seconds"], 1e-9), 3),
             "build_stage_seconds": runs["dagster"]["stages"],
             "plain_stage_seconds": runs["plain"]["stages"],
             "cpus": os.cpu_count(),
