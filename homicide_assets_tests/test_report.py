@@ -485,3 +485,14 @@ def test_weekly_schedule_runs_the_report_and_its_upstream_on_monday_morning():
     } <= keys
     assert not any(k.startswith("raw/") for k in keys)
     assert AssetKey(["raw", "death_reports"]) not in job.asset_layer.selected_asset_keys
+
+
+def test_pdf_when_weasyprint_is_installed_else_a_plain_reason(tmp_path):
+    import importlib.util
+
+    result = R.build_report(_inputs(), tmp_path, editions=("partner",), pdf=True)
+    out = result.editions["partner"]
+    if importlib.util.find_spec("weasyprint") is None:
+        assert out.pdf_path is None and "WeasyPrint is not installed" in out.pdf_note
+    else:
+        assert out.pdf_path.read_bytes()[:5] == b"%PDF-"
