@@ -6,7 +6,7 @@ export HOMICIDE_DATA_DIR ?= $(CURDIR)/data
 SCALE ?= tiny
 SEED ?= 1
 
-.PHONY: install demo test ui bench lint sample lock clean-data serve bench-latency
+.PHONY: install demo test ui bench lint sample lock clean-data chromium serve bench-latency
 
 $(BIN)/activate: pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
@@ -26,7 +26,13 @@ demo: install
 	  cp -R seeds/sample_deliveries/landing/. "$(HOMICIDE_DATA_DIR)/landing/" && \
 	  $(BIN)/homicide-assets build
 
-test: install
+# The report's browser test opens both editions in Debian's headless Chromium.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium not installed (needs root for apt-get): the browser test will skip and say so"
+
+test: install chromium
 	$(BIN)/python -m pytest -q homicide_assets_tests
 
 ui: install

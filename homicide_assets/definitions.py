@@ -10,7 +10,9 @@ from homicide_assets.defs.ingest import partner_delivery_sensor, raw_assets, sta
 from homicide_assets.defs.lessons import lessons_assets, lessons_schedules, lessons_sensors
 from homicide_assets.defs.linkage import linkage_assets
 from homicide_assets.defs.partners import partners_assets, partners_schedules, partners_sensors
+from homicide_assets.defs.patterns import patterns_assets
 from homicide_assets.defs.quality import alert_channel_resource, quality_checks, quality_sensors
+from homicide_assets.defs.report import report_assets, report_schedules
 from homicide_assets.lib.feeds import FEED_NAMES
 from homicide_assets.lib.settings import DataDir
 from homicide_assets.resources import PlatformResource, WarehouseIOManager
@@ -46,10 +48,13 @@ refresh_job = define_asset_job(
 )
 
 defs = Definitions(
-    assets=[*raw_assets, *staged_assets, *linkage_assets, *lessons_assets, *partners_assets],
+    assets=[
+        *raw_assets, *staged_assets, *linkage_assets, *patterns_assets, *lessons_assets, *partners_assets,
+        *report_assets,
+    ],
     asset_checks=quality_checks,
     sensors=[partner_delivery_sensor, *quality_sensors, *lessons_sensors, *partners_sensors],
-    schedules=[*lessons_schedules, *partners_schedules],
+    schedules=[*report_schedules, *lessons_schedules, *partners_schedules],
     jobs=[*ingest_jobs, refresh_job],
     resources={
         "platform": platform,
