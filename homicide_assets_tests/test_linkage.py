@@ -807,3 +807,11 @@ def test_deaths_more_than_a_month_apart_stay_two_deaths_in_one_person():
     register = build_death_register(staged, records, clusters, matches, KEY)
     assert register.height == 5  # ... but 20 February and 4 April are two deaths
     assert _death(register, "me_deaths:rwt:ME3")["source_records"] == ["me_deaths:rwt:ME3"]
+
+
+def test_keyed_pseudonyms_equal_the_platform_pseudonym():
+    from homicide_assets.lib.linkage_register import keyed_pseudonyms
+    from homicide_assets.lib.pseudonym import pseudonym
+
+    values = pl.Series(["death_reports:wmp:DR-2025-000101", " me_deaths:uhb:ME1 ", None, ""])
+    assert keyed_pseudonyms(values, KEY, "person").to_list() == [pseudonym(v, KEY, "person") for v in values]

@@ -222,6 +222,7 @@ def standardise_people(
     out = out.with_columns(
         pl.col("date_of_birth").dt.strftime("%Y-%m-%d").alias("date_of_birth_text"),
         pl.col("date_of_birth").dt.year().alias("birth_year"),
+        pl.col("date_of_birth").dt.month().alias("birth_month"),
         pl.col("date_of_birth").dt.strftime("%m-%d").alias("birth_day_month"),
         pl.when(swapped_ok)
         .then(
@@ -420,7 +421,7 @@ def _comparisons(identifiers: Sequence[str], present: set[str]) -> list[Any]:
 #: A full name (forename key and surname) carried by more distinct people (told apart by
 #: date of birth) than this is too common to link records on names alone, so pairs
 #: sharing only it are not generated.
-RARE_NAME_MAX_RECORDS = 30
+RARE_NAME_MAX_RECORDS = 10
 
 
 def add_blocking_keys(features: list[pl.DataFrame], identifiers: Sequence[str]) -> list[pl.DataFrame]:
@@ -466,19 +467,30 @@ def add_blocking_keys(features: list[pl.DataFrame], identifiers: Sequence[str]) 
     return keyed
 
 
-def _prediction_rules(identifiers: Sequence[str], present: set[str]) -> list[Any]:
+def _prediction_rules(
+    identifiers: Sequence[str], present: set[str], deterministic: Sequence[str]
+) -> list[Any]:
+    """Blocking rules for prediction: each admits the candidate pairs one kind of error
+    would otherwise hide, and no rule squares with the population."""
     from splink import block_on
 
-    rules: list[Any] = [block_on(f"{i}_block") for i in identifiers if i in present]
+    rules: list[Any] = []
+    for ident in identifiers:
+        if ident in present:
+            # a deterministic identifier alone; a shared phone (a household) with an initial
+            key = [f"{ident}_block"] if ident in deterministic else [f"{ident}_block", "forename_initial"]
+            rules.append(block_on(*key))
     rules += [
         block_on("date_of_birth", "forename_initial"),
         block_on("date_of_birth", "surname_initial"),
         # the last part of a double-barrelled or married surname: "achterberg-lindqvist"
         block_on("date_of_birth", "surname_last"),
-        # same names, date of birth keyed wrongly: same year (day and month swapped, a day
-        # typo) or same day and month (a year typo)
-        block_on("forename_key", "surname", "birth_year"),
+        # same names, date of birth keyed wrongly: a day typo, a year typo, day and month
+        # swapped (either way round)
+        block_on("forename_key", "surname", "birth_year", "birth_month"),
         block_on("forename_key", "surname", "birth_day_month"),
+        # (Splink compares each pair both ways round, so one direction is enough)
+        "l.date_of_birth_swapped = r.date_of_birth and l.forename_initial = r.forename_initial",
         # same names, date of birth missing on one side (a finder, an unidentified body).
         # Only for names rare enough that they could decide a match alone
         # (:data:`RARE_NAME_MAX_RECORDS`): every John Smith against every other would
@@ -488,9 +500,10 @@ def _prediction_rules(identifiers: Sequence[str], present: set[str]) -> list[Any
     if "postcode" in present:
         rules.append(block_on("postcode", "surname_initial"))
     if "date_of_death" in present:
-        # two records of one death, date of birth perhaps blank, surname perhaps changed
+        # two records of one death, date of birth perhaps blank: a nickname or a new
+        # surname (forename key), or a typo in the forename (surname and initial)
         rules.append(block_on("date_of_death", "forename_key"))
-        rules.append(block_on("date_of_death", "surname"))
+        rules.append(block_on("date_of_death", "surname", "forename_initial"))
     return rules
 
 
@@ -600,7 +613,9 @@ def run_splink(
     settings = SettingsCreator(
         link_type="link_only" if link else "dedupe_only",
         comparisons=_comparisons(identifiers, present),
-        blocking_rules_to_generate_predictions=_prediction_rules(identifiers, present),
+        blocking_rules_to_generate_predictions=_prediction_rules(
+            identifiers, present, [i for i in deterministic_identifiers if i in identifiers]
+        ),
         retain_matching_columns=True,
         retain_intermediate_calculation_columns=False,
         additional_columns_to_retain=list(keep_columns),
@@ -1020,36 +1035,41 @@ def cluster_pairs(
     ids = pl.Series("id", ids) if not isinstance(ids, pl.Series) else ids.rename("id")
     if ids.n_unique() != ids.len():
         raise ValueError("cluster_pairs needs unique ids")
-    text_ids = ids.cast(pl.String)
-    nodes = pl.DataFrame({"id": text_ids})
-    edges = pairs.select(
-        pl.col("id_l").cast(pl.String),
-        pl.col("id_r").cast(pl.String),
-        pl.col("match_probability").cast(pl.Float64),
-    ).filter(pl.col("match_probability") >= threshold)
+    # Splink's solver runs on integer node ids (positions): much faster than long text keys.
+    nodes = (
+        pl.DataFrame({"id": ids}).with_row_index("node", offset=0).with_columns(pl.col("node").cast(pl.Int64))
+    )
+    edges = (
+        pairs.filter(pl.col("match_probability") >= threshold)
+        .select(
+            pl.col("id_l").cast(ids.dtype),
+            pl.col("id_r").cast(ids.dtype),
+            pl.col("match_probability").cast(pl.Float64),
+        )
+        .join(nodes.rename({"id": "id_l", "node": "node_l"}), on="id_l")
+        .join(nodes.rename({"id": "id_r", "node": "node_r"}), on="id_r")
+        .select("node_l", "node_r", "match_probability")
+    )
     with _quiet_splink():
         db_api = DuckDBAPI()
         cc = cluster_pairwise_predictions_at_threshold(
-            nodes.to_arrow(),
+            nodes.select("node").to_arrow(),
             edges.to_arrow(),
             db_api=db_api,
-            node_id_column_name="id",
-            edge_id_column_name_left="id_l",
-            edge_id_column_name_right="id_r",
+            node_id_column_name="node",
+            edge_id_column_name_left="node_l",
+            edge_id_column_name_right="node_r",
             threshold_match_probability=threshold,
         )
-        clusters = pl.from_arrow(cc.as_pyarrow_table()).select(
-            pl.col("id").cast(pl.String), pl.col("cluster_id").cast(pl.String)
+        components = pl.from_arrow(cc.as_pyarrow_table()).select(
+            pl.col("node").cast(pl.Int64), pl.col("cluster_id").cast(pl.Int64).alias("_component")
         )
-    # Splink names a cluster after one of its members; use the smallest so it is stable.
-    clusters = clusters.with_columns(pl.col("id").min().over("cluster_id").alias("cluster_id"))
-    clusters = clusters.with_columns(pl.len().over("cluster_id").alias("cluster_size").cast(pl.Int64))
-    original = pl.DataFrame({"id": ids, "_text": text_ids})
-    out = original.join(clusters, left_on="_text", right_on="id", how="left").drop("_text")
-    lookup = dict(zip(text_ids.to_list(), ids.to_list(), strict=True))
-    return out.with_columns(pl.col("cluster_id").replace_strict(lookup, return_dtype=ids.dtype)).select(
-        "id", "cluster_id", "cluster_size"
-    )
+    out = nodes.join(components, on="node", how="left", maintain_order="left")
+    # Splink names a cluster after one of its members; use the smallest id so it is stable.
+    return out.with_columns(
+        pl.col("id").min().over("_component").alias("cluster_id"),
+        pl.len().over("_component").cast(pl.Int64).alias("cluster_size"),
+    ).select("id", "cluster_id", "cluster_size")
 
 
 def dedupe_people(

@@ -23,6 +23,7 @@ The register's columns are the public contract of ``shared/design/outputs.md``.
 from __future__ import annotations
 
 import csv
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,7 +39,7 @@ from homicide_assets.lib.linkage import (
     run_splink,
     standardise_people,
 )
-from homicide_assets.lib.pseudonym import pseudonym
+from homicide_assets.lib.pseudonym import PSEUDONYM_HEX
 from homicide_assets.lib.settings import SEEDS_DIR
 
 PERSON_FEEDS = ("death_reports", "death_report_persons", "me_deaths", "inquests", "safeguarding_contacts")
@@ -404,6 +405,18 @@ def _best_link(records: pl.DataFrame, matches: pl.DataFrame, group_col: str) -> 
     )
 
 
+def keyed_pseudonyms(values: pl.Series, key: bytes, domain: str) -> pl.Series:
+    """:func:`homicide_assets.lib.pseudonym.pseudonym` of every value, computed with the
+    one-shot C HMAC (several times faster on hundreds of thousands of keys; same output)."""
+    out = [
+        None
+        if v is None or not v.strip()
+        else hmac.digest(key, f"{domain}:{v.strip()}".encode(), "sha256").hex()[:PSEUDONYM_HEX]
+        for v in values.to_list()
+    ]
+    return pl.Series(values.name, out, dtype=pl.String)
+
+
 def _anchor_key(records: pl.DataFrame, group_col: str) -> pl.DataFrame:
     """Per group, the record the platform received first (then the smallest key)."""
     return (
@@ -432,11 +445,7 @@ def cluster_people(
     components = _components(records["record_key"], linked)
     with_component = records.join(components, on="record_key", how="left")
     anchors = _anchor_key(with_component, "component")
-    anchor_keys = anchors["anchor_record"].to_list()
-    person_keys = {a: pseudonym(a, key, "person") for a in anchor_keys}
-    anchors = anchors.with_columns(
-        person_key=pl.col("anchor_record").replace_strict(person_keys, return_dtype=pl.String)
-    )
+    anchors = anchors.with_columns(person_key=keyed_pseudonyms(anchors["anchor_record"], key, "person"))
     best = _best_link(with_component, linked, "component")
     out = (
         with_component.join(anchors, on="component", how="left")
@@ -622,9 +631,8 @@ def build_death_register(
     deceased = deceased.join(details, on="record_key", how="left")
 
     anchors = _anchor_key(deceased, "death_group")
-    death_ids = {a: "D" + pseudonym(a, key, "death")[:16] for a in anchors["anchor_record"].to_list()}
     anchors = anchors.with_columns(
-        death_id=pl.col("anchor_record").replace_strict(death_ids, return_dtype=pl.String)
+        death_id=pl.lit("D") + keyed_pseudonyms(anchors["anchor_record"], key, "death").str.slice(0, 16)
     )
     # The person is the police report's deceased where there is one, else the first record's.
     person = (
@@ -680,14 +688,18 @@ def build_death_register(
         pl.len().alias("n_records"),
     )
     best = _best_link(deceased.select("record_key", "death_group"), matches, "death_group")
+    # A record with no direct link inside its death (joined through a third record of the
+    # same person) counts with its strongest link inside the person's cluster.
     certainty = (
         deceased.select("record_key", "death_group")
         .join(best, on="record_key", how="left")
-        .group_by("death_group")
-        .agg(
-            pl.col("best_link").min().alias("match_probability"),
-            pl.col("best_link").null_count().alias("_unlinked"),
+        .join(
+            clusters.select("record_key", pl.col("match_probability").alias("_person_link")),
+            on="record_key",
+            how="left",
         )
+        .group_by("death_group")
+        .agg(pl.coalesce("best_link", "_person_link", pl.lit(0.0)).min().alias("match_probability"))
     )
     register = (
         summary.join(anchors, on="death_group", how="left")
@@ -710,13 +722,7 @@ def build_death_register(
             pl.col("coroner").replace_strict(CORONER_LA, default=None, return_dtype=pl.String),
         ),
         age_at_death=_age(pl.col("best_date_of_birth"), pl.col("best_date_of_death")),
-        # A record with no link inside a multi-record death was placed by the one-report
-        # rule, not by a match: count it as certainty 0.
-        match_probability=pl.when(pl.col("n_records") == 1)
-        .then(1.0)
-        .when(pl.col("_unlinked") > 0)
-        .then(0.0)
-        .otherwise(pl.col("match_probability")),
+        match_probability=pl.when(pl.col("n_records") == 1).then(1.0).otherwise(pl.col("match_probability")),
         police_report_id=pl.coalesce("police_report_id", "cited_report_id"),
         _has_police_record=pl.col("police_classification").is_not_null()
         | pl.col("police_report_id").is_not_null(),
