@@ -112,7 +112,8 @@ def _role_pair_m() -> dict[tuple[str, str], float]:
             elif "suspect" in pair and (a in close or b in close):
                 m = 0.8  # the suspect of one death found or reported another (Port, serial domestic)
             elif a in close and b in close:
-                m = 0.8 if a == b else 0.6
+                # the same finder twice is rare; the same reporting person is often family
+                m = {"finder": 0.8, "last_seen_with": 0.8}.get(a, 0.5) if a == b else 0.6
             elif "suspect" in pair:
                 m = 0.5
             else:  # associates, the deceased of one as a close person of another
@@ -128,13 +129,15 @@ class SeriesParams:
     #: expected number of series partners of a death, for the prior odds of a link
     partners_per_death: float = 0.01
     #: a link at or above this score joins a series
-    link_threshold: float = 0.5
+    link_threshold: float = 0.7
     #: links below this score are not written to ``case_links``
     report_floor: float = 0.05
     #: m for a shared person, by (sorted) pair of roles
     role_pair_m: dict[tuple[str, str], float] = field(default_factory=_role_pair_m)
     #: pseudo-count of other deaths for an entity seen only in the two deaths compared
     person_pseudo: float = 0.05
+    #: a person in more deaths than this weighs less in proportion (m x usual / deaths)
+    person_usual_deaths: float = 4.0
     entity_pseudo: float = 0.5
     #: m and the most bits one shared entity of each type can give
     officer_m: float = 0.3
@@ -195,8 +198,8 @@ class SeriesParams:
     )
     #: weight (in deaths) of the whole force's geography in a small group's spatial share
     scan_prior_deaths: float = 20.0
-    scan_permutations: int = 20
-    scan_false_alarms_per_year: float = 0.1
+    scan_permutations: int = 30
+    scan_false_alarms_per_year: float = 0.05
     seed: int = 0
     #: naive baseline: same postcode district and method within this many days
     baseline_gap_days: int = 30
@@ -855,9 +858,12 @@ def shared_entities(
         _later_upto=pl.max_horizontal("n_upto", "n_upto_b"),
         _later_day=pl.max_horizontal("day_a", "day_b"),
     )
+    # Someone in many reports is a professional (a carer, a hostel worker) or several namesakes
+    # joined by linkage: a series shares its people across a few deaths, not dozens.
+    frequent = (params.person_usual_deaths / pl.col("n_deaths").cast(pl.Float64)).clip(upper_bound=1.0)
     m = (
         pl.when(pl.col("etype") == "person")
-        .then(pl.col("_roles").replace_strict(role_m, default=0.0, return_dtype=pl.Float64))
+        .then(pl.col("_roles").replace_strict(role_m, default=0.0, return_dtype=pl.Float64) * frequent)
         .when(pl.col("etype") == "officer")
         .then(params.officer_m)
         .when(pl.col("etype") == "clinician")
