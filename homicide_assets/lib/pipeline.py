@@ -9,13 +9,26 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import polars as pl
+
+from homicide_assets.lib.compliance import build_compliance, ledger_as_of, read_ledger
 from homicide_assets.lib.feeds import FEED_NAMES
-from homicide_assets.lib.ingest import parse_archived_delivery, stage_and_record
+from homicide_assets.lib.ingest import parse_archived_delivery, read_raw, stage_and_record
 from homicide_assets.lib.landing import look, receive
+from homicide_assets.lib.lessons import build_lessons_in_days, build_recommendations, recommendation_history
+from homicide_assets.lib.lessons_updates import read_operator_updates
+from homicide_assets.lib.linkage_register import (
+    build_death_register,
+    cluster_people,
+    match_people,
+    person_records,
+)
 from homicide_assets.lib.pseudonym import load_key
 from homicide_assets.lib.registry import default_registry
+from homicide_assets.lib.report import time_report_build
 from homicide_assets.lib.settings import DataDir
 from homicide_assets.lib.store import session_scope
+from homicide_assets.lib.themes import load_theme_rules
 
 
 def _write(data_dir: DataDir, key_path: list[str], frame, partition: str | None = None) -> None:
@@ -57,4 +70,30 @@ def run_plain(root: Path) -> dict[str, float]:
         staged[feed] = result.staged
         _write(data_dir, ["staged", feed], result.staged)
     stages["staged"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    records = person_records(staged)
+    matches = match_people(records).matches
+    clusters = cluster_people(records, matches, key)
+    register = build_death_register(staged, records, clusters, matches.filter(pl.col("linked")), key)
+    for name, frame in (("person_matches", matches), ("person_clusters", clusters), ("death_register", register)):
+        _write(data_dir, ["linkage", name], frame)
+    stages["linkage"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    ledger = read_ledger(data_dir.database_url())
+    as_of = ledger_as_of(ledger)
+    raw, _ = read_raw(data_dir, "review_recommendations")
+    recommendations = build_recommendations(
+        recommendation_history(raw), as_of, read_operator_updates(data_dir.database_url()), register,
+        registry, load_theme_rules(),
+    )
+    _write(data_dir, ["lessons", "recommendations"], recommendations)
+    _write(data_dir, ["lessons", "lessons_in_days"], build_lessons_in_days(register, recommendations, as_of, 28))
+    _write(data_dir, ["partners", "compliance"], build_compliance(ledger, registry, as_of))
+    stages["lessons_and_compliance"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    time_report_build(data_dir)  # patterns, hotspots and both editions from the warehouse
+    stages["patterns_and_report"] = time.perf_counter() - t
     return stages
