@@ -1515,7 +1515,8 @@ def _reason(
             if ages.min() != ages.max()
             else f"all {who} aged {ages.min()}"
         )
-    methods = sub["method"].drop_nulls().value_counts(sort=True)
+    methods = sub["method"].drop_nulls().filter(~sub["method"].drop_nulls().is_in(UNINFORMATIVE_METHODS))
+    methods = methods.value_counts(sort=True)
     if methods.height and methods["count"][0] >= 2:
         parts.append(f"{methods['count'][0]} by {_words(methods['method'][0])}")
     subs = sub["substances"].explode().drop_nulls().value_counts(sort=True)
