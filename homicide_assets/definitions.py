@@ -13,6 +13,7 @@ from homicide_assets.defs.partners import partners_assets, partners_schedules, p
 from homicide_assets.defs.patterns import patterns_assets
 from homicide_assets.defs.quality import alert_channel_resource, quality_checks, quality_sensors
 from homicide_assets.defs.report import report_assets, report_schedules
+from homicide_assets.defs.series import series_assets, series_checks
 from homicide_assets.lib.feeds import FEED_NAMES
 from homicide_assets.lib.settings import DataDir
 from homicide_assets.resources import PlatformResource, WarehouseIOManager
@@ -49,10 +50,10 @@ refresh_job = define_asset_job(
 
 defs = Definitions(
     assets=[
-        *raw_assets, *staged_assets, *linkage_assets, *patterns_assets, *lessons_assets, *partners_assets,
-        *report_assets,
+        *raw_assets, *staged_assets, *linkage_assets, *series_assets, *patterns_assets, *lessons_assets,
+        *partners_assets, *report_assets,
     ],
-    asset_checks=quality_checks,
+    asset_checks=[*quality_checks, *series_checks],
     sensors=[partner_delivery_sensor, *quality_sensors, *lessons_sensors, *partners_sensors],
     schedules=[*report_schedules, *lessons_schedules, *partners_schedules],
     jobs=[*ingest_jobs, refresh_job],
