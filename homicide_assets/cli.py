@@ -165,6 +165,21 @@ def print_ledger() -> int:
     return 0
 
 
+def record_series_decision(series_id: str, decision: str, by: str, note: str | None) -> int:
+    """An analyst's decision on a flagged series, stored with who made it."""
+    data_dir = _prepare_environment()
+    from homicide_assets.lib.series_decisions import SERIES_DECISIONS, record_decision
+
+    try:
+        row = record_decision(data_dir.database_url(), series_id, decision, by, note)
+    except ValueError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        print(f"decisions: {', '.join(SERIES_DECISIONS)}", file=sys.stderr)
+        return 2
+    print(f"recorded: series {row.series_id} {row.decision} by {row.decided_by} (size {row.size_at_decision})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="homicide-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -174,7 +189,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("ledger", help="list every delivery received, with row counts")
     sub.add_parser("recommendation-status", add_help=False,
                    help="record a review recommendation's status (see: homicide-assets recommendation-status --help)")
+    decide = sub.add_parser("series-decision", help="record an analyst's decision on a flagged linked series")
+    decide.add_argument("series_id")
+    decide.add_argument("decision", help="linked, not_linked or under_review")
+    decide.add_argument("--by", required=True, help="who decided (name or collar number)")
+    decide.add_argument("--note")
     args, rest = parser.parse_known_args(argv)
+    if args.command == "series-decision" and not rest:
+        return record_series_decision(args.series_id, args.decision, args.by, args.note)
     if args.command == "recommendation-status":
         from homicide_assets.lessons_cli import main as lessons_main
 

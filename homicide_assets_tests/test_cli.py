@@ -1,0 +1,38 @@
+"""The ``homicide-assets`` command line: subcommands an operator uses besides ``build``."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlmodel import select
+
+from homicide_assets.cli import main
+from homicide_assets.lib.store import session_scope
+from homicide_assets.lib.store.series import SeenSeries, SeriesDecision
+
+
+def test_series_decision_is_stored_with_who_decided(platform_env, capsys):
+    url = platform_env.database_url()
+    with session_scope(url) as s:
+        s.add(SeenSeries(series_id="S-abc", death_ids="D1;D2", size=2, score=0.9, kinds="shared_person",
+                         first_flagged_on=date(2026, 1, 5)))
+    assert main(["series-decision", "S-abc", "linked", "--by", "DS 4821", "--note", "same finder"]) == 0
+    with session_scope(url) as s:
+        [row] = s.exec(select(SeriesDecision)).all()
+    assert (row.series_id, row.decision, row.decided_by, row.size_at_decision) == ("S-abc", "linked", "DS 4821", 2)
+    assert "recorded: series S-abc linked" in capsys.readouterr().out
+
+
+def test_series_decision_refuses_unknown_series_and_decisions(platform_env, capsys):
+    assert main(["series-decision", "S-nope", "linked", "--by", "DS 4821"]) == 2
+    assert "no series 'S-nope'" in capsys.readouterr().err
+    with session_scope(platform_env.database_url()) as s:
+        s.add(SeenSeries(series_id="S-abc", death_ids="D1;D2", size=2, score=0.9, kinds="shared_person"))
+    assert main(["series-decision", "S-abc", "maybe", "--by", "DS 4821"]) == 2
+    with session_scope(platform_env.database_url()) as s:
+        assert s.exec(select(SeriesDecision)).all() == []
+
+
+def test_ledger_lists_nothing_on_an_empty_data_directory(platform_env, capsys):
+    assert main(["ledger"]) == 0
+    assert "0 deliveries" in capsys.readouterr().out
