@@ -530,7 +530,15 @@ def hand_built_staged() -> dict[str, pl.DataFrame]:
                 "me_case_id",
                 [
                     _me(
-                        "ME3", "Doris", "Ollerenshaw", d(1930, 2, 2), "f", d(2025, 2, 20), "I50.0", nhs="nhsC"
+                        "ME3",
+                        "Doris",
+                        "Ollerenshaw",
+                        d(1930, 2, 2),
+                        "f",
+                        d(2025, 2, 20),
+                        "I50.0",
+                        nhs="nhsC",
+                        referred=True,
                     ),
                 ],
             ),
@@ -671,7 +679,7 @@ def test_death_register_joins_sources_and_names_the_disagreements(hand_register)
     assert jones["la_code"] == "E08000030"  # home postcode district WS1
 
     natural = _death(hand_register, "me_deaths:rwt:ME3")
-    assert natural["disagreements"] == []  # a natural death the examiner closed needs no police
+    assert natural["disagreements"] == []  # a natural death needs no police, even referred to a coroner
     assert natural["la_code"] == "E08000031" and natural["match_probability"] == 1.0
 
 

@@ -13,6 +13,8 @@ Functions (used by ``make bench`` through :func:`evaluate_linkage`, and by
 - :func:`score_person_clusters`: ``linkage/person_clusters`` against the true persons;
 - :func:`score_person_matches`: the linked pairs of ``linkage/person_matches`` as edges;
 - :func:`score_death_clusters`: ``linkage/death_register`` against the true deaths;
+- :func:`score_death_fields`: how often the register's best date of death, local
+  authority, sex and age equal the truth;
 - :func:`worst_death_errors`: the ten worst false merges and missed links, each with its
   cause in words;
 - :func:`load_ground_truth` and :func:`evaluate_linkage`: everything above as one dict;
@@ -127,6 +129,47 @@ def score_death_clusters(register: pl.DataFrame, source_records: pl.DataFrame) -
         .join(source_records.select("record_key"), on="record_key", how="anti")
         .height
     )
+    return out
+
+
+def score_death_fields(register: pl.DataFrame, source_records: pl.DataFrame, deaths: pl.DataFrame) -> dict:
+    """Share of register deaths whose best values equal the truth: date of death, local
+    authority, sex, age at death. Each register death is compared with the true death
+    most of its records belong to; a null on either side is left out of that field."""
+    majority = (
+        _death_membership(register)
+        .join(source_records.select("record_key", pl.col("death_id").alias("true_death")), on="record_key")
+        .group_by("predicted_death", "true_death")
+        .len()
+        .sort(["predicted_death", "len", "true_death"], descending=[False, True, False])
+        .group_by("predicted_death", maintain_order=True)
+        .agg(pl.col("true_death").first())
+    )
+    truth_cols = {
+        "date_of_death": "date_of_death",
+        "la_code": "la_code",
+        "sex": "sex",
+        "age_at_death": "age_at_death",
+    }
+    truth = deaths.select(
+        "death_id", *[pl.col(c).alias(f"true_{c}") for c in truth_cols.values() if c in deaths.columns]
+    )
+    joined = (
+        register.rename({"death_id": "predicted_death"})
+        .join(majority, on="predicted_death")
+        .join(truth, left_on="true_death", right_on="death_id")
+    )
+    out = {}
+    for field in truth_cols:
+        if f"true_{field}" not in joined.columns:
+            continue
+        both = joined.filter(pl.col(field).is_not_null() & pl.col(f"true_{field}").is_not_null())
+        agree = both.filter(pl.col(field).cast(pl.String) == pl.col(f"true_{field}").cast(pl.String)).height
+        out[field] = {
+            "accuracy": round(agree / both.height, 5) if both.height else None,
+            "compared": both.height,
+            "missing": joined.height - both.height,
+        }
     return out
 
 
@@ -249,6 +292,9 @@ def evaluate_linkage(
         "person_matches": score_person_matches(matches, truth),
         "person_clusters": score_person_clusters(clusters, truth),
         "death_clusters": score_death_clusters(register, truth),
+        "death_fields": score_death_fields(register, truth, ground_truth["deaths"])
+        if "deaths" in ground_truth
+        else {},
         "deaths_registered": register.height,
         "deaths_true": int(
             truth.filter(pl.col("record_key").is_in(_death_membership(register)["record_key"].implode()))[

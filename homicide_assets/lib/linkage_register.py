@@ -53,8 +53,8 @@ CLUSTER_THRESHOLD = DEFAULT_THRESHOLD
 #: Dates of death further apart than this many days are a disagreement between sources.
 DATE_OF_DEATH_TOLERANCE_DAYS = 1
 
-#: Acute trust -> the local authority its main hospital serves (fallback place of a death
-#: the medical examiner alone knows, with no home postcode).
+#: Acute trust -> the local authority of its main hospital: the place of a hospital death
+#: the police did not attend, and the last fallback for any death the trust knows of.
 TRUST_LA = {
     "uhb": "E08000025",
     "swbh": "E08000028",
@@ -76,6 +76,16 @@ FEED_WORDS = {
 #: Police classifications an inquest conclusion of unlawful killing contradicts.
 NOT_HOMICIDE = ("natural", "accidental", "suspected_suicide", "drug_related", "road_traffic", "other")
 HOMICIDE = ("homicide", "suspected_homicide")
+#: Inquest conclusions of a death police would be expected to have attended.
+UNNATURAL_CONCLUSIONS = (
+    "unlawful_killing",
+    "lawful_killing",
+    "suicide",
+    "accident_misadventure",
+    "drug_related",
+    "road_traffic_collision",
+    "open",
+)
 
 PERSON_COLUMNS = {
     "record_key": pl.String,
@@ -615,9 +625,10 @@ def build_death_register(
     ``death_id`` is ``D`` and the keyed pseudonym of the first record received for the
     death (stable as more sources arrive). Best values: date of death, sex and date of
     birth are those most sources agree on (ties: medical examiner, then inquest, then
-    police for dates; police, then medical examiner for sex); ``la_code`` comes from the
-    police incident coordinates, else the incident or home postcode district, else the
-    trust or single-authority coroner area. ``match_probability`` is the lowest, over the
+    police for dates; police, then medical examiner for sex); ``la_code`` is where the
+    death happened: the police incident coordinates (or incident postcode district), else
+    for a hospital death the trust's authority, else the home postcode district, else the
+    trust or a single-authority coroner area. ``match_probability`` is the lowest, over the
     death's records, of each record's strongest link to another record of the same death
     (1.0 when one source alone reported it).
     """
@@ -675,6 +686,10 @@ def build_death_register(
         .agg(
             pl.col("icd10_underlying").drop_nulls().first().alias("icd10_underlying"),
             pl.col("partner_id").first().alias("trust"),
+            pl.col("partner_id")
+            .filter(pl.col("place_of_death_type") == "hospital")
+            .first()
+            .alias("hospital_trust"),
         )
     )
     home_la = (
@@ -717,6 +732,8 @@ def build_death_register(
         la_code=pl.coalesce(
             "incident_la",
             "incident_postcode_la",
+            # a hospital death happened at the trust's hospital, not at home
+            pl.col("hospital_trust").replace_strict(TRUST_LA, default=None, return_dtype=pl.String),
             "home_la",
             pl.col("trust").replace_strict(TRUST_LA, default=None, return_dtype=pl.String),
             pl.col("coroner").replace_strict(CORONER_LA, default=None, return_dtype=pl.String),
@@ -761,6 +778,7 @@ DETAIL_SCHEMA = {
     "icd10_underlying": pl.String,
     "referred_to_coroner": pl.Boolean,
     "me_concern": pl.Boolean,
+    "place_of_death_type": pl.String,
     "service": pl.String,
     "first_contact_date": pl.Date,
 }
@@ -796,7 +814,7 @@ def _feed_details(staged: Mapping[str, pl.DataFrame | None]) -> pl.DataFrame:
                 *[
                     _col(frame, c, t).alias(c)
                     for c, t in DETAIL_SCHEMA.items()
-                    if c in ("icd10_underlying", "referred_to_coroner", "me_concern")
+                    if c in ("icd10_underlying", "referred_to_coroner", "me_concern", "place_of_death_type")
                 ],
             )
         )
@@ -919,13 +937,13 @@ def _disagreements(deceased: pl.DataFrame, register: pl.DataFrame) -> pl.DataFra
     )
     rows = rows.explode("text").filter(pl.col("text").is_not_null())
     # A death the NHS or a coroner knows of that police would be expected to know of too:
-    # an inquest, a referral to the coroner, a medical examiner's concern or an external
-    # cause of death (ICD-10 V01-Y98). Natural deaths the examiner closed need no police.
+    # an external cause of death (ICD-10 V01-Y98), a medical examiner's concern, or an
+    # inquest concluding other than natural causes. Natural deaths (even those referred to
+    # a coroner, most of which are) need no police.
     expected = (
-        (pl.col("feed") == "inquests")
-        | pl.col("referred_to_coroner").fill_null(False)
-        | pl.col("me_concern").fill_null(False)
+        pl.col("me_concern").fill_null(False)
         | _is_external_cause(pl.col("icd10_underlying")).fill_null(False)
+        | pl.col("conclusion").is_in(list(UNNATURAL_CONCLUSIONS)).fill_null(False)
     )
     policed = register.filter(pl.col("_has_police_record"))["death_group"].implode()
     unpoliced = deceased.filter(~pl.col("death_group").is_in(policed)).with_columns(
