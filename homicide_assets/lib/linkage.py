@@ -654,15 +654,20 @@ def run_splink(
         em_rules = [block_on("date_of_birth"), block_on("forename", "surname")]
         em_rules += [block_on(i) for i in deterministic_ids]
         for rule in em_rules:
+            before = linker.misc.save_model_to_json()
             try:
                 linker.training.estimate_parameters_using_expectation_maximisation(
                     rule, estimate_without_term_frequencies=True, max_pairs=max_pairs_em
                 )
-            except Exception as exc:  # too few pairs under this rule to train on
+            except Exception as exc:  # e.g. too few pairs under this rule to train on
                 notes.append(
                     f"EM skipped for {rule.get_blocking_rule('duckdb').blocking_rule_sql}: "
-                    f"{type(exc).__name__}"
+                    f"{type(exc).__name__}: {str(exc)[:200]}"
                 )
+                # A failed session leaves the comparisons of its blocking rule removed from
+                # the linker's model (Splink 5 filters them before training): start again
+                # from the model as it was.
+                linker = Linker(sdfs if link else sdfs[0], before, log_level=None)
         model = regularise_model(linker.misc.save_model_to_json())
         tf_tables = {
             column: _register(
