@@ -5,8 +5,8 @@
 Steps, each in its own process so wall time and peak memory belong to it alone:
 
 1. ``prepare``: the synthetic generator writes deliveries and ground truth; the platform's
-   own ingest (``lib.pipeline.run_plain``: receive, parse, stage) turns them into the
-   staged feeds, exactly as the graph does.
+   own ingest functions (receive, parse, stage: the first stages of
+   ``lib.pipeline.run_plain``) turn them into the staged feeds, as the graph does.
 2. ``link``: :func:`homicide_assets.lib.linkage_register.link_platform` on the staged feeds
    (person records, Splink matches, person clusters, death register). This is the timed
    linkage: ``link_seconds`` and ``link_peak_rss_mb``.
@@ -52,7 +52,18 @@ def _child(step: str, *args: str) -> dict:
 
 
 def step_prepare(scale: str, seed: int, work: Path) -> dict:
-    from homicide_assets.lib.pipeline import run_plain
+    """Generate, then receive, parse and stage with the platform's own ingest functions
+    (the first stages of ``lib.pipeline.run_plain``; nothing downstream of staging)."""
+    from sqlmodel import select
+
+    from homicide_assets.lib.feeds import FEED_NAMES
+    from homicide_assets.lib.ingest import parse_archived_delivery, stage_and_record
+    from homicide_assets.lib.landing import look, receive
+    from homicide_assets.lib.pseudonym import load_key
+    from homicide_assets.lib.registry import default_registry
+    from homicide_assets.lib.settings import DataDir
+    from homicide_assets.lib.store import session_scope
+    from homicide_assets.lib.store.ingest import Delivery
     from homicide_assets.synth import main as synth_main
 
     t0 = time.perf_counter()
@@ -60,16 +71,30 @@ def step_prepare(scale: str, seed: int, work: Path) -> dict:
     if code:
         raise SystemExit(f"generator exited {code}")
     synth_seconds = time.perf_counter() - t0
-    data = work / "data"
-    shutil.copytree(work / "synth" / "landing", data / "landing")
-    os.environ["HOMICIDE_DATA_DIR"] = str(data)
+    data_dir = DataDir(work / "data").ensure()
+    shutil.copytree(work / "synth" / "landing", data_dir.landing, dirs_exist_ok=True)
+    os.environ["HOMICIDE_DATA_DIR"] = str(data_dir.root)
+    registry, key = default_registry(), load_key()
     t0 = time.perf_counter()
-    stages = run_plain(data)
-    return {
-        "synth_seconds": round(synth_seconds, 2),
-        "stage_seconds": round(time.perf_counter() - t0, 2),
-        "stages": {k: round(v, 2) for k, v in stages.items()},
-    }
+    first = look(data_dir, {})
+    receive(data_dir, registry, look(data_dir, first.cursor).ready)
+    with session_scope(data_dir.database_url()) as s:
+        received = list(s.exec(select(Delivery).where(Delivery.status == "received")))
+    for delivery in received:
+        outcome = parse_archived_delivery(data_dir, delivery.delivery_id)
+        _write(data_dir.warehouse_file(["raw", delivery.feed], delivery.delivery_id), outcome.frame)
+    staged: dict = {}
+    for feed in FEED_NAMES:
+        known = staged["death_reports"]["report_id"] if feed == "death_report_persons" else None
+        result, _, _ = stage_and_record(data_dir, feed, key, registry, known_report_ids=known)
+        staged[feed] = result.staged
+        _write(data_dir.warehouse_file(["staged", feed]), result.staged)
+    return {"synth_seconds": round(synth_seconds, 2), "stage_seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _write(path: Path, frame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(path)
 
 
 def _staged(data: Path) -> dict:
