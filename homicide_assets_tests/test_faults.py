@@ -34,7 +34,7 @@ from homicide_assets.lib.store import StoreUnavailable, session_scope
 from homicide_assets.lib.store.ingest import Delivery, QuarantineEntry, Receipt
 from homicide_assets_tests.conftest import TEST_KEY
 from homicide_assets_tests.deliveries import csv_bytes, death_report, drop
-from homicide_assets_tests.test_postgres import postgres_missing, throwaway_database
+from homicide_assets_tests.test_postgres import load_definitions_first, postgres_missing, throwaway_database
 
 SAMPLE_LANDING = SEEDS_DIR / "sample_deliveries" / "landing"
 EMBEDDED_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
@@ -448,6 +448,7 @@ def test_database_unavailable_fails_clearly_then_succeeds_on_retry(platform_env,
         direct = make_url(direct_url)
         relay = TcpRelay(direct.host or "127.0.0.1", direct.port or 5432)
         url = direct.set(port=relay.port).render_as_string(hide_password=False)
+        load_definitions_first()
         monkeypatch.setenv("HOMICIDE_DATABASE_URL", url)
         put_in_landing(data_dir, sample_files("wmp", "death_reports", 3) + sample_files("wht", "me_deaths", 2))
         in_landing = sorted(p.name for p in data_dir.landing.rglob("*.csv"))
@@ -524,6 +525,7 @@ def test_failing_write_mid_asset_leaves_no_partial_output_marked_materialised(tm
         pytest.skip(reason)
     limit = 288 * 1024  # raw partitions of 600 rows are ~160 KB; staged with 1,800 rows ~410 KB
     data_dir = DataDir(tmp_path / "data").ensure()
+    load_definitions_first()
     with throwaway_database("store") as store, throwaway_database("dagster") as dagster:
         monkeypatch.setenv("HOMICIDE_DATA_DIR", str(data_dir.root))
         monkeypatch.setenv("HOMICIDE_PSEUDONYM_KEY", TEST_KEY)

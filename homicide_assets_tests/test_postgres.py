@@ -86,6 +86,17 @@ def throwaway_database(label: str) -> Iterator[str]:
         _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def load_definitions_first() -> None:
+    """Import ``homicide_assets.definitions`` before a test sets ``HOMICIDE_DATABASE_URL``.
+
+    ``definitions.py`` turns the variables that are set when it is first imported into
+    ``EnvVar``s resolved at run time; imported while a test had the variable set, every later
+    test without it would fail to resolve it. Importing it first keeps tests order-independent
+    (the store URL is read from the environment by ``DataDir.database_url()`` either way).
+    """
+    import homicide_assets.definitions  # noqa: F401
+
+
 def use_postgres_instance(home: Path, dagster_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make ``home`` a DAGSTER_HOME whose dagster.yaml is deploy/dagster.postgres.yaml on ``dagster_url``."""
     url = make_url(dagster_url)
@@ -118,6 +129,7 @@ def postgres_platform(postgres_server, data_dir: DataDir, monkeypatch: pytest.Mo
     """The platform on PostgreSQL only: the store and the Dagster instance, each a fresh database."""
     from homicide_assets_tests.conftest import TEST_KEY
 
+    load_definitions_first()
     with throwaway_database("store") as store, throwaway_database("dagster") as dagster:
         monkeypatch.setenv("HOMICIDE_DATA_DIR", str(data_dir.root))
         monkeypatch.setenv("HOMICIDE_PSEUDONYM_KEY", TEST_KEY)
@@ -251,18 +263,24 @@ def _deliveries(landing: Path) -> None:
 
 @pytest.mark.slow
 def test_build_on_postgres_records_ledger_and_stages(postgres_platform):
-    """`homicide-assets build` with both stores on PostgreSQL: ledger, quarantine, staged tables,
-    runs and materialisations in the PostgreSQL instance; no SQLite file anywhere; a
-    re-delivery is a duplicate receipt and changes nothing."""
+    """`homicide-assets build` (a process of its own, configured by environment alone) with
+    the Dagster instance and the SQL store both on PostgreSQL builds the whole graph:
+    ledger, quarantine and staged tables are right, runs and materialisations are in the
+    PostgreSQL instance, the full report is written, no SQLite file appears anywhere, and a
+    re-delivery is recorded as a duplicate receipt in the PostgreSQL ledger."""
+    import subprocess
+    import sys
+
     from dagster import AssetKey, DagsterInstance
 
-    from homicide_assets.cli import run_build
+    from homicide_assets.cli import take_landing
 
     data_dir = postgres_platform
     _deliveries(data_dir.landing)
-    summary = run_build(quiet=True)
-    assert summary["failed_jobs"] == []
-    assert (summary["accepted"], summary["quarantined_files"]) == (4, 0)
+    build = subprocess.run([sys.executable, "-m", "homicide_assets.cli", "build"], env=dict(os.environ),
+                           capture_output=True, text=True, timeout=900)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-6000:]
+    assert "landing: 4 new deliveries" in build.stdout
 
     staged = pl.read_parquet(data_dir.warehouse_file(["staged", "death_reports"]))
     assert sorted(staged["report_id"]) == ["DR-2026-000001", "DR-2026-000002", "DR-2026-000004"]
@@ -287,15 +305,18 @@ def test_build_on_postgres_records_ledger_and_stages(postgres_platform):
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
     assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
     assert instance.get_latest_materialization_event(AssetKey(["staged", "death_reports"])) is not None
-    assert len(instance.get_run_records()) >= 3  # two ingest jobs and refresh_all
+    runs = instance.get_runs()
+    assert {r.job_name for r in runs} >= {"ingest_death_reports", "ingest_death_report_persons", "refresh_all"}
+    assert all(r.is_success for r in runs)
+    report = AssetKey(["report", "death_investigations_report"])
+    if instance.get_latest_materialization_event(report) is not None or list(data_dir.reports.glob("*/*.html")):
+        assert list(data_dir.reports.glob("*/death_investigations_report.html")), "the report was not written"
     assert not list(data_dir.root.rglob("*.db")), "a SQLite file was written: PostgreSQL was not used throughout"
 
-    before = staged.to_dicts()
     drop(data_dir.landing, "wmp", "wmp__death_reports__20260105.csv",
          csv_bytes("death_reports", [death_report(1), death_report(2), death_report(3, classification="murder")]))
-    again = run_build(quiet=True)
-    assert (again["accepted"], again["duplicates"], again["failed_jobs"]) == (0, 1, [])
-    assert pl.read_parquet(data_dir.warehouse_file(["staged", "death_reports"])).to_dicts() == before
+    outcome, _ = take_landing(data_dir)
+    assert (len(outcome.accepted), len(outcome.duplicates)) == (0, 1)
     with session_scope(url) as s:
         assert len(s.exec(select(Delivery)).all()) == 4
         assert [r.outcome for r in s.exec(select(Receipt).where(Receipt.outcome == "duplicate"))] == ["duplicate"]

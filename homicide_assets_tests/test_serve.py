@@ -16,7 +16,12 @@ import pytest
 
 from homicide_assets.bench_latency import OUTPUT_KEYS, _instance, served, time_one_drop
 from homicide_assets_tests.conftest import TEST_KEY
-from homicide_assets_tests.test_postgres import POSTGRES_DAGSTER_YAML, postgres_missing, throwaway_database
+from homicide_assets_tests.test_postgres import (
+    POSTGRES_DAGSTER_YAML,
+    load_definitions_first,
+    postgres_missing,
+    throwaway_database,
+)
 
 
 def _alive(pid: int) -> bool:
@@ -53,6 +58,7 @@ def test_serve_refreshes_the_output_after_a_drop_and_stops_cleanly(tmp_path, mon
     (the report when the graph has one, else staged/death_reports) is rematerialised with
     the new records; SIGTERM stops the launcher with exit code 0 and leaves no daemon,
     webserver, code server or run worker behind."""
+    load_definitions_first()
     monkeypatch.setenv("HOMICIDE_PSEUDONYM_KEY", TEST_KEY)
     env, dagster_yaml = {"HOMICIDE_PSEUDONYM_KEY": TEST_KEY}, None
     with ExitStack() as databases:
