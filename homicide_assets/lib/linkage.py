@@ -14,22 +14,31 @@ The model is a Fellegi-Sunter model trained unsupervised on the data being linke
 Comparisons (each level is a plain-language label in :func:`link_people`'s evidence):
 
 - forename and surname: exact (with term-frequency adjustment, so "smith" counts for less
-  than "okonkwo"), Jaro-Winkler typos, nicknames from ``seeds/nicknames.csv`` ("bill" ~
-  "william"), shared name parts (hyphenated, double-barrelled and married surnames:
-  "smith-jones" ~ "jones"), initials;
+  than "okonkwo"; frequencies counted once per distinct identity, so a person recorded
+  many times does not make their own name look common), Jaro-Winkler typos, nicknames
+  and spelling variants from ``seeds/nicknames.csv`` ("bill" ~ "william"), shortened
+  forenames ("harj" ~ "harjinder"), shared name parts (hyphenated, double-barrelled and
+  married surnames: "smith-jones" ~ "jones"), initials;
 - date of birth: exact, day and month swapped, one keystroke, within a year;
 - postcode (any country's format): exact, same first part ("B23 6TJ" ~ "B23 7QX");
 - date of death, when the records carry one (two records of one death): same day, a day
   apart, within a month;
 - sex; and identifiers compared exactly. Deterministic identifiers (a valid NHS number
-  by default) decide when both records carry one: equal is a match, different is not.
+  by default) decide when both records carry one: equal is a match, different is not,
+  unless the rest of the record contradicts the identifier outright.
+
+Two rules of the data are applied after scoring: records of deaths more than a month
+apart are two people, and deterministic identifiers decide as above.
 
 Trained ``m`` probabilities are floored (:data:`M_PROBABILITY_FLOOR`) so that one keying
 error cannot veto an otherwise clear match.
 
-Candidate pairs come from blocking rules (identifier; date of birth with a name initial or
-the last part of the surname; forename key and surname; postcode and surname initial), so the
-number of pairs scored grows far slower than the square of the records.
+Candidate pairs come from blocking rules, each admitting the pairs one kind of error would
+hide (identifiers; date of birth with a name initial or the last part of the surname;
+names with the birth year and month, the birth day and month, or a swapped date; rare
+names where a date of birth is blank; postcode; date of death with a name), and none
+joining on a common value alone, so the pairs scored grow about linearly with the
+records: 1.2 million pairs for 424,000 records at force-decade scale.
 
 Backends: DuckDB (default, in process) or Spark (``backend="spark"``, with a
 ``spark_session``) for national scale; the model and rules are the same.
@@ -40,7 +49,6 @@ from __future__ import annotations
 import copy
 import csv
 import logging
-import math
 import unicodedata
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -83,7 +91,7 @@ PLACEHOLDER_NAMES = frozenset(
 Backend = Literal["duckdb", "spark"]
 
 REQUIRED_COLUMNS = ("id", "forename", "surname", "date_of_birth")
-OPTIONAL_COLUMNS = ("postcode", "sex")
+OPTIONAL_COLUMNS = ("postcode", "sex", "date_of_death")
 
 
 # --------------------------------------------------------------------------------------
@@ -654,20 +662,33 @@ def run_splink(
         em_rules = [block_on("date_of_birth"), block_on("forename", "surname")]
         em_rules += [block_on(i) for i in deterministic_ids]
         for rule in em_rules:
+            rule_sql = rule.get_blocking_rule("duckdb").blocking_rule_sql
             before = linker.misc.save_model_to_json()
-            try:
-                linker.training.estimate_parameters_using_expectation_maximisation(
-                    rule, estimate_without_term_frequencies=True, max_pairs=max_pairs_em
+            # When EM fails, a second attempt with the "differs" levels held at their
+            # current (floored) m: Splink refuses an m that EM drives to exactly 0 (a
+            # disagreement never seen among the matches of a clean sample).
+            for attempt in range(2):
+                try:
+                    linker.training.estimate_parameters_using_expectation_maximisation(
+                        rule, estimate_without_term_frequencies=True, max_pairs=max_pairs_em
+                    )
+                    if attempt:
+                        notes.append(f"EM for {rule_sql} trained with disagreement levels held")
+                    break
+                except Exception as exc:  # e.g. too few pairs under this rule to train on
+                    if attempt:
+                        notes.append(f"EM skipped for {rule_sql}: {type(exc).__name__}: {str(exc)[:160]}")
+                    # A failed session leaves the comparisons of its blocking rule removed
+                    # from the linker's model (Splink 5 filters them before training):
+                    # start again from the model as it was.
+                    retry = _hold_disagreement_levels(before) if attempt == 0 else _release_levels(before)
+                    linker = Linker(sdfs if link else sdfs[0], retry, log_level=None)
+            if attempt == 1:
+                linker = Linker(
+                    sdfs if link else sdfs[0],
+                    _release_levels(linker.misc.save_model_to_json()),
+                    log_level=None,
                 )
-            except Exception as exc:  # e.g. too few pairs under this rule to train on
-                notes.append(
-                    f"EM skipped for {rule.get_blocking_rule('duckdb').blocking_rule_sql}: "
-                    f"{type(exc).__name__}: {str(exc)[:200]}"
-                )
-                # A failed session leaves the comparisons of its blocking rule removed from
-                # the linker's model (Splink 5 filters them before training): start again
-                # from the model as it was.
-                linker = Linker(sdfs if link else sdfs[0], before, log_level=None)
         model = regularise_model(linker.misc.save_model_to_json())
         tf_tables = {
             column: _register(
@@ -816,6 +837,23 @@ def identity_term_frequencies(features: list[pl.DataFrame], column: str) -> pl.D
 #: which would let one keying error veto a match outright; 1 in 500 records caps the
 #: evidence against at about 9 bits per comparison.
 M_PROBABILITY_FLOOR = 0.002
+
+
+def _hold_disagreement_levels(model: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``model`` whose last ("differs") level of every comparison keeps its m."""
+    out = regularise_model(model)
+    for comparison in out["comparisons"]:
+        comparison["comparison_levels"][-1]["fix_m_probability"] = True
+    return out
+
+
+def _release_levels(model: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``model`` with no level's m held fixed."""
+    out = copy.deepcopy(model)
+    for comparison in out["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            level.pop("fix_m_probability", None)
+    return out
 
 
 def regularise_model(model: dict[str, Any], m_floor: float = M_PROBABILITY_FLOOR) -> dict[str, Any]:
@@ -1090,8 +1128,3 @@ def dedupe_people(
     pairs = link_people(people, threshold=threshold, **link_kwargs)
     clusters = cluster_pairs(people["id"], pairs, threshold=threshold)
     return people.join(clusters, on="id", how="left", maintain_order="left")
-
-
-def match_weight_to_probability(weight: float) -> float:
-    """Convert a Splink match weight (log2 Bayes factor) to a probability."""
-    return 1.0 / (1.0 + math.pow(2.0, -weight))
