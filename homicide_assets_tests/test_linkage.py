@@ -823,3 +823,42 @@ def test_keyed_pseudonyms_equal_the_platform_pseudonym():
 
     values = pl.Series(["death_reports:wmp:DR-2025-000101", " me_deaths:uhb:ME1 ", None, ""])
     assert keyed_pseudonyms(values, KEY, "person").to_list() == [pseudonym(v, KEY, "person") for v in values]
+
+
+def test_backend_is_selectable_and_spark_needs_pyspark(people):
+    import importlib.util
+
+    frame = people.drop("person").head(50)
+    with pytest.raises(ValueError, match="backend"):
+        link_people(frame, backend="sqlite")
+    if importlib.util.find_spec("pyspark") is None:
+        with pytest.raises(ImportError):
+            link_people(frame, backend="spark")
+    else:  # pragma: no cover - CI without Spark takes the branch above
+        assert link_people(frame, backend="spark").columns == ["id_l", "id_r", "match_probability"]
+
+
+def test_one_medical_examiner_record_per_death():
+    """Two examiners' records joined into one person (19 days apart) are two deaths."""
+    staged = hand_built_staged()
+    records = person_records(staged)
+    matches = pl.concat(
+        [
+            _hand_matches(),
+            pl.DataFrame(
+                {
+                    "record_key_l": ["me_deaths:rwt:ME3"],
+                    "record_key_r": ["me_deaths:uhb:ME2"],
+                    "match_probability": [0.92],
+                    "linked": [True],
+                }
+            ),
+        ]
+    )
+    register = build_death_register(staged, records, cluster_people(records, matches, KEY), matches, KEY)
+    assert register.height == 5
+    assert _death(register, "me_deaths:uhb:ME2")["source_records"] == [
+        "inquests:coroner_bs:INQ2",
+        "me_deaths:uhb:ME2",
+    ]
+    assert _death(register, "me_deaths:rwt:ME3")["source_records"] == ["me_deaths:rwt:ME3"]

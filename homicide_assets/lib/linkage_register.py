@@ -532,9 +532,8 @@ def assign_deaths(records: pl.DataFrame, clusters: pl.DataFrame, matches: pl.Dat
 
     - dates of death more than :data:`SAME_DEATH_MAX_DAYS` apart are different deaths
       (a record with no date of death joins the dated record it matches best);
-    - one death has at most one police report: each report anchors its own death, and
-      every other record joins the report it cites, else the one it matches best, else
-      the one with the nearest date of death.
+    - one death has at most one record of each source (one police report, one medical
+      examiner's scrutiny, one inquest): see :func:`_split_one_per_source`.
     """
     schema = {"record_key": pl.String, "death_group": pl.String}
     deceased = records.filter(pl.col("role") == "deceased").join(
@@ -574,25 +573,76 @@ def assign_deaths(records: pl.DataFrame, clusters: pl.DataFrame, matches: pl.Dat
     )
     undated = undated.with_columns(seed=pl.coalesce("seed", pl.concat_str(["person_key", pl.lit("#0")])))
     seeded = pl.concat([dated.drop("jump"), undated.select(dated.drop("jump").columns)])
-    # 2. one police report per death
-    n_reports = seeded.filter(pl.col("feed") == "death_reports").group_by("seed").len("n_reports")
-    seeded = seeded.join(n_reports, on="seed", how="left").with_columns(pl.col("n_reports").fill_null(0))
-    simple = seeded.filter(pl.col("n_reports") <= 1).select("record_key", pl.col("seed").alias("death_group"))
-    crowded = seeded.filter(pl.col("n_reports") > 1)
+    # 2. one record per source per death
+    per_feed = seeded.group_by("seed", "feed").len()
+    crowded_seeds = per_feed.filter(pl.col("len") > 1)["seed"].unique().implode()
+    simple = seeded.filter(~pl.col("seed").is_in(crowded_seeds)).select(
+        "record_key", pl.col("seed").alias("death_group")
+    )
+    crowded = seeded.filter(pl.col("seed").is_in(crowded_seeds))
     if crowded.is_empty():
         return simple.sort("record_key")
-    report_anchors = crowded.filter(pl.col("feed") == "death_reports").select(
-        "seed",
-        pl.col("record_key").alias("anchor"),
-        pl.col("report_id").alias("anchor_report"),
-        pl.col("date_of_death").alias("anchor_dod"),
+    keys = crowded["record_key"].implode()
+    scores = {
+        (a, b): p
+        for a, b, p in direct.filter(pl.col("record_key").is_in(keys) & pl.col("anchor").is_in(keys))
+        .select("record_key", "anchor", "match_probability")
+        .iter_rows()
+    }
+    rows = []
+    for group in crowded.partition_by("seed", maintain_order=True):
+        rows.extend(_split_one_per_source(group.to_dicts(), scores))
+    split = pl.DataFrame(rows, schema=schema, orient="row")
+    return pl.concat([simple, split]).sort("record_key")
+
+
+#: Which source anchors the deaths when a group holds several records of one source.
+ANCHOR_PRIORITY = {"death_reports": 0, "inquests": 1, "me_deaths": 2}
+
+
+def _split_one_per_source(records: list[dict], scores: dict[tuple[str, str], float]) -> list[tuple[str, str]]:
+    """Split the records of one person and date into deaths holding at most one record of
+    each source. The source with most records anchors a death each (police first on a
+    tie); the others join, best first, the death whose police report they cite, else the
+    anchor they match best, else the one nearest in date of death, while that death has
+    no record of their source yet. A record left over is a death of its own."""
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["feed"]] = counts.get(r["feed"], 0) + 1
+    anchor_feed = min(counts, key=lambda f: (-counts[f], ANCHOR_PRIORITY.get(f, 9), f))
+    anchors = sorted((r for r in records if r["feed"] == anchor_feed), key=lambda r: r["record_key"])
+    others = [r for r in records if r["feed"] != anchor_feed]
+    holds = {a["record_key"]: {anchor_feed} for a in anchors}
+
+    def gap(r: dict, a: dict) -> int:
+        if r["date_of_death"] is None or a["date_of_death"] is None:
+            return 10**6
+        return abs((r["date_of_death"] - a["date_of_death"]).days)
+
+    candidates = sorted(
+        (
+            (
+                -int(r["cited_report_id"] is not None and r["cited_report_id"] == a["report_id"]),
+                -scores.get((r["record_key"], a["record_key"]), 0.0),
+                gap(r, a),
+                a["record_key"],
+                r["record_key"],
+            ),
+            r,
+            a,
+        )
+        for r in others
+        for a in anchors
     )
-    others = crowded.filter(pl.col("feed") != "death_reports")
-    attached = _attach(others, report_anchors, "seed", direct).rename({"anchor": "death_group"})
-    anchored = report_anchors.select(
-        pl.col("anchor").alias("record_key"), pl.col("anchor").alias("death_group")
-    )
-    return pl.concat([simple, anchored, attached]).sort("record_key")
+    placed: dict[str, str] = {}
+    for _, r, a in candidates:
+        if r["record_key"] in placed or r["feed"] in holds[a["record_key"]]:
+            continue
+        placed[r["record_key"]] = a["record_key"]
+        holds[a["record_key"]].add(r["feed"])
+    out = [(a["record_key"], a["record_key"]) for a in anchors]
+    out += [(r["record_key"], placed.get(r["record_key"], r["record_key"])) for r in others]
+    return out
 
 
 def _best_value(frame: pl.DataFrame, value: str, priority: dict[str, int], name: str) -> pl.DataFrame:
