@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import statistics
@@ -103,12 +104,16 @@ def served(
     dagster_yaml: str | None = None,
     env: dict[str, str] | None = None,
     ready_timeout: float = 240.0,
+    initial_build: bool = True,
 ) -> Iterator[Served]:
     """Start ``scripts/serve.py`` on ``data_dir`` and a free loopback port; stop it on exit.
 
-    Yields once the webserver answers, the delivery sensor is running and every automation
-    sensor has ticked once (so the first drop is judged like any later one). On exit the
-    launcher gets SIGTERM, as an operator's service manager would send it.
+    With ``initial_build`` (the default) ``homicide-assets build`` first materialises the
+    whole graph once, as a new deployment's operator does: eager automation only refreshes
+    an asset whose dependencies all exist, so without it a drop refreshes staged but not
+    the report. Yields once the webserver answers, the delivery sensor is running and every
+    automation sensor has ticked once (so the first drop is judged like any later one). On
+    exit the launcher gets SIGTERM, as an operator's service manager would send it.
     """
     data_dir = Path(data_dir).resolve()
     home = data_dir / "dagster_home"
@@ -127,6 +132,14 @@ def served(
         child_env["HOMICIDE_DAGSTER_YAML"] = str(dagster_yaml)
     else:
         child_env.pop("HOMICIDE_DAGSTER_YAML", None)
+    if initial_build:
+        home.mkdir(parents=True, exist_ok=True)
+        if dagster_yaml:
+            shutil.copyfile(dagster_yaml, home / "dagster.yaml")
+        built = subprocess.run([sys.executable, "-m", "homicide_assets.cli", "build"], cwd=REPO_ROOT, env=child_env,
+                               capture_output=True, text=True, timeout=1800)
+        if built.returncode != 0:
+            raise RuntimeError(f"the initial build failed:\n{built.stdout[-3000:]}\n{built.stderr[-5000:]}")
     log_path = data_dir / "serve.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
@@ -328,8 +341,6 @@ def measure_latency(
         }
     }
     if own:
-        import shutil
-
         shutil.rmtree(workdir, ignore_errors=True)
     return result
 
