@@ -228,8 +228,10 @@ def test_rerun_after_a_crash_between_ledger_and_raw_write_restages_every_deliver
         monkeypatch.delenv("HOMICIDE_DATABASE_URL", raising=False)
         assert ingest_build() == []
         if name == "crashed":
-            partitions = sorted((data_dir.warehouse / "raw" / "death_reports").glob("*.parquet"))
-            partitions[-1].unlink()  # the write the crash prevented
+            partitions = (data_dir.warehouse / "raw" / "death_reports").glob("*.parquet")
+            largest = max(partitions, key=lambda p: pl.read_parquet(p).height)
+            assert pl.read_parquet(largest).height > 0
+            largest.unlink()  # the write the crash prevented
             assert ingest_build() == []  # the rerun
         runs[name] = pl.read_parquet(data_dir.warehouse_file(["staged", "death_reports"]))
     assert runs["crashed"].equals(runs["reference"])
