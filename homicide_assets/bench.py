@@ -116,6 +116,44 @@ def _rows_in(data: Path) -> int:
         return int(s.exec(select(func.coalesce(func.sum(Delivery.rows_read), 0))).one())
 
 
+def evaluate_against_truth(data: Path, synth_dir: Path) -> dict:
+    """Score the build's own linkage and series outputs against the generator's ground truth
+    (the platform never reads it; only this scoring does)."""
+    import polars as pl
+
+    from homicide_assets.lib.linkage_eval import evaluate_data_dir
+    from homicide_assets.lib.series import SeriesParams
+    from homicide_assets.lib.series_eval import evaluate_series, load_truth, targets_met
+    from homicide_assets.lib.settings import DataDir
+
+    out: dict = {}
+    linkage = evaluate_data_dir(data, synth_dir / "ground_truth")
+    out["linkage_death_clusters"] = linkage["death_clusters"]
+    out["linkage_person_matches"] = linkage["person_matches"]
+    out["linkage_person_clusters"] = linkage["person_clusters"]
+    out["linkage_worst_errors"] = [
+        {k: e.get(k) for k in ("kind", "record_key_l", "record_key_r", "match_probability", "cause")}
+        for e in linkage["worst_errors"][:10]
+    ]
+    d = DataDir(data)
+    series = evaluate_series(
+        pl.read_parquet(d.warehouse_file(["series", "linked_series"])),
+        pl.read_parquet(d.warehouse_file(["series", "case_links"])),
+        pl.read_parquet(d.warehouse_file(["linkage", "death_register"])),
+        load_truth(synth_dir),
+        SeriesParams().link_threshold,
+    )
+    keep = ("planted", "found", "series_recall", "detected", "false_series", "precision",
+            "false_series_per_1000_deaths")
+    out["series"] = {k: series[k] for k in keep if k in series}
+    out["series_by_kind"] = {
+        k: {"found": f"{v['found']}/{v['planted']}", "flagged_at_member": v["flagged_at_member"]}
+        for k, v in sorted(series["by_kind"].items())
+    }
+    out["series_targets_met"] = targets_met(series)
+    return out
+
+
 def run_bench(scale: str, seed: int, keep: bool = False) -> dict:
     BENCH_DIR.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"bench_{scale}_", dir=BENCH_DIR)).resolve()
@@ -145,6 +183,7 @@ def run_bench(scale: str, seed: int, keep: bool = False) -> dict:
             "plain_stage_seconds": runs["plain"]["stages"],
             "cpus": os.cpu_count(),
         }
+        line.update(evaluate_against_truth(work / "dagster", synth_dir))
         return line
     finally:
         if not keep:

@@ -11,6 +11,7 @@ to go on when a model has no migration yet.
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -136,6 +137,15 @@ def migrate(url: str) -> None:
         )
 
 
+_created: set[str] = set()
+
+
+def _sqlite_file_exists(url: str) -> bool:
+    """False when a SQLite file created earlier in this process has since been removed."""
+    path = url.split("///", 1)[-1] if "///" in url else ""
+    return not path or path == ":memory:" or os.path.exists(path)
+
+
 def init_db(url: str) -> Engine:
     """Bring the store's schema up to date and return the engine.
 
@@ -152,8 +162,11 @@ def init_db(url: str) -> Engine:
                     if url not in _migrated:
                         migrate(url)
                         _migrated.add(url)
-        else:
+        elif url not in _created or not _sqlite_file_exists(url):
+            # once per URL per process: create_all inspects every table, and every session
+            # passes through here (the ledger opens thousands in a large build)
             SQLModel.metadata.create_all(engine)
+            _created.add(url)
     except OperationalError as err:
         if _is_unavailable(err):
             raise _unavailable(url, err) from err
