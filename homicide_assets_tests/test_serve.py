@@ -90,6 +90,9 @@ def test_serve_refreshes_the_output_after_a_drop_and_stops_cleanly(tmp_path, mon
             sample = time_one_drop(handle, instance, 0, output_key, timeout=420)
             raw_run = instance.get_run_by_id(sample["raw_run_id"])
             assert raw_run.tags.get("dagster/sensor_name") == "partner_delivery_sensor"
+            if output_key == ("report", "death_investigations_report"):
+                reports = list((handle.data_dir / "reports").glob("*/death_investigations_report.html"))
+                assert reports, "the report asset materialised but no report file was written"
             staged = pl.read_parquet(handle.data_dir / "warehouse" / "staged" / "death_reports.parquet")
             assert {"DR-2026-900000", "DR-2026-900001", "DR-2026-900002"} <= set(staged["report_id"])
             print(f"file to {'/'.join(output_key)}: {sample['output_seconds']} s "
