@@ -39,17 +39,22 @@ def take_landing(data_dir: DataDir, interval: float = BUILD_LOOK_INTERVAL_SECOND
 
 
 def pending_deliveries(data_dir: DataDir) -> dict[str, list[str]]:
-    """Delivery ids per feed that were received but not yet parsed into raw partitions."""
-    from sqlmodel import select
+    """Delivery ids per feed still to parse into raw partitions: received but not parsed, or
+    parsed earlier whose raw partition never reached disk (a crash between the two)."""
+    from sqlmodel import col, select
 
+    from homicide_assets.lib.ingest import STAGEABLE
     from homicide_assets.lib.store import session_scope
     from homicide_assets.lib.store.ingest import Delivery
 
     with session_scope(data_dir.database_url()) as s:
-        rows = s.exec(select(Delivery).where(Delivery.status == "received").order_by(Delivery.id)).all()
+        rows = s.exec(
+            select(Delivery).where(col(Delivery.status).in_(("received", *STAGEABLE))).order_by(Delivery.id)
+        ).all()
     out: dict[str, list[str]] = {}
     for d in rows:
-        out.setdefault(d.feed, []).append(d.delivery_id)
+        if d.status == "received" or not data_dir.warehouse_file(["raw", d.feed], d.delivery_id).exists():
+            out.setdefault(d.feed, []).append(d.delivery_id)
     return out
 
 

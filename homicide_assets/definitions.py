@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import os
 
-from dagster import AssetKey, AssetSelection, Definitions, EnvVar, define_asset_job, in_process_executor
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    AutomationConditionSensorDefinition,
+    DefaultSensorStatus,
+    Definitions,
+    EnvVar,
+    define_asset_job,
+    in_process_executor,
+)
 
 from homicide_assets.defs.ingest import partner_delivery_sensor, raw_assets, staged_assets
 from homicide_assets.defs.lessons import lessons_assets, lessons_schedules, lessons_sensors
@@ -48,13 +57,24 @@ refresh_job = define_asset_job(
     description="Stage every feed and rebuild everything downstream (checks, linkage, series, report).",
 )
 
+#: Evaluates the assets' automation conditions (staged and everything downstream are eager,
+#: so a new delivery refreshes the report). Running by default, every 10 s: Dagster's own
+#: default automation sensor starts switched off and ticks every 30 s.
+automation_sensor = AutomationConditionSensorDefinition(
+    "refresh_after_deliveries",
+    target=AssetSelection.all(),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=10,
+    description="Materialises staged tables and everything downstream once new deliveries are parsed.",
+)
+
 defs = Definitions(
     assets=[
         *raw_assets, *staged_assets, *linkage_assets, *series_assets, *patterns_assets, *lessons_assets,
         *partners_assets, *report_assets,
     ],
     asset_checks=[*quality_checks, *series_checks],
-    sensors=[partner_delivery_sensor, *quality_sensors, *lessons_sensors, *partners_sensors],
+    sensors=[partner_delivery_sensor, automation_sensor, *quality_sensors, *lessons_sensors, *partners_sensors],
     schedules=[*report_schedules, *lessons_schedules, *partners_schedules],
     jobs=[*ingest_jobs, refresh_job],
     resources={

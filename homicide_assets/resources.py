@@ -35,7 +35,8 @@ class PlatformResource(ConfigurableResource):
         return DataDir(Path(self.data_dir).resolve()).ensure()
 
     def database_url(self) -> str:
-        return self.database_url_override or f"sqlite:///{self.paths().database_path}"
+        """``HOMICIDE_DATABASE_URL`` (via config or the environment at run time) else SQLite in the data dir."""
+        return self.database_url_override or self.paths().database_url()
 
     def registry(self) -> Registry:
         return load_registry(Path(self.seeds_dir))

@@ -209,10 +209,6 @@ def test_kill_9_during_a_build_then_rerun_gives_identical_outputs_and_no_duplica
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap (issue 9 report): a crash after parse_archived_delivery marks a delivery 'parsed' but "
-    "before the IO manager writes its raw partition leaves it out of staged for good, because "
-    "cli.pending_deliveries re-ingests only status 'received'"))
 def test_rerun_after_a_crash_between_ledger_and_raw_write_restages_every_delivery(tmp_path, monkeypatch):
     """The state a `kill -9` leaves when it lands between the ledger saying "parsed" and the
     raw partition reaching disk (the partition file is absent): a rerun must still stage

@@ -712,7 +712,10 @@ def run_splink(
         if deterministic_ids:
             # Every pair sharing a deterministic identifier, scored down to the floor, so
             # that _apply_deterministic_identifiers can judge each one.
-            shared = scoring_linker([f'l."{i}_block" = r."{i}_block"' for i in deterministic_ids])
+            from splink import block_on
+
+            # block_on quotes identifiers for the backend's dialect (Spark reads "x" as a string)
+            shared = scoring_linker([block_on(f"{i}_block") for i in deterministic_ids])
             extra = shared.inference.predict(
                 threshold_match_probability=min(threshold, DETERMINISTIC_SCORE_FLOOR), warning_mode="never"
             )
