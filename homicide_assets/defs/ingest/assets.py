@@ -17,6 +17,7 @@ from dagster import (
 )
 
 from homicide_assets.defs.ingest.partitions import DELIVERY_PARTITIONS
+from homicide_assets.defs.metadata import markdown_table
 from homicide_assets.lib.feeds import FEED_NAMES, FEEDS
 from homicide_assets.lib.ingest import parse_archived_delivery, stage_and_record
 from homicide_assets.resources import PlatformResource
@@ -28,16 +29,6 @@ OWNERS = ["team:force-data-engineering"]
 warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy`", category=Warning)
 
 
-def _preview(frame: pl.DataFrame, columns: list[str], n: int = 5) -> MetadataValue:
-    """A markdown preview of non-identifying columns only."""
-    cols = [c for c in columns if c in frame.columns]
-    if not cols or frame.is_empty():
-        return MetadataValue.md("_no rows_")
-    head = frame.select(cols).head(n)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in head.iter_rows():
-        lines.append("| " + " | ".join("" if v is None else str(v) for v in row) + " |")
-    return MetadataValue.md("\n".join(lines))
 
 
 def build_raw_asset(feed: str) -> AssetsDefinition:
@@ -129,7 +120,7 @@ def build_staged_asset(feed: str) -> AssetsDefinition:
                 "rules_broken": MetadataValue.json(
                     result.rejects.group_by("column", "rule").len().sort("len", descending=True).head(20).to_dicts()
                 ),
-                "preview": _preview(result.staged, preview_cols),
+                "preview": markdown_table(result.staged, 5, columns=preview_cols),
             },
         )
 

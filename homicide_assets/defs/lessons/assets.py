@@ -19,6 +19,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from homicide_assets.defs.metadata import markdown_table
 from homicide_assets.lib.compliance import ledger_as_of, read_ledger
 from homicide_assets.lib.ingest import read_raw
 from homicide_assets.lib.lessons import (
@@ -65,17 +66,6 @@ def resolve_as_of(config_as_of: str | None, platform: PlatformResource) -> tuple
     return date.today(), "today (the ledger is empty)"
 
 
-def _markdown(frame: pl.DataFrame, n: int = 10) -> MetadataValue:
-    if frame.is_empty():
-        return MetadataValue.md("_none_")
-    head = frame.head(n)
-    lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]
-    for row in head.iter_rows():
-        cells = ["; ".join(map(str, v)) if isinstance(v, list) else ("" if v is None else str(v)) for v in row]
-        lines.append("| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells) + " |")
-    if frame.height > n:
-        lines.append(f"\n_... {frame.height - n} more_")
-    return MetadataValue.md("\n".join(lines))
 
 
 @asset(
@@ -127,8 +117,8 @@ def recommendations(
             "status_history_entries": int(frame["status_history"].list.len().sum()) if frame.height else 0,
             "operator_updates": updates.height,
             "without_theme": int((frame["themes"].list.len() == 0).sum()) if frame.height else 0,
-            "themes": _markdown(themes, 20),
-            "overdue_preview": _markdown(overdue.drop("review_title"), 15),
+            "themes": markdown_table(themes, 20),
+            "overdue_preview": markdown_table(overdue.drop("review_title"), 15),
         },
     )
 
@@ -169,7 +159,7 @@ def lessons_in_days(
             "flagged": int(frame["flagged"].sum()) if frame.height else 0,
             "with_a_lesson": with_lesson.height,
             "median_days_to_first_lesson": float(median) if median is not None else MetadataValue.null(),
-            "flagged_preview": _markdown(
+            "flagged_preview": markdown_table(
                 frame.filter(pl.col("flagged")).select("death_id", "police_classification", "inquest_conclusion",
                                                        "days_since_death", "flag_reason"), 15),
         },

@@ -19,6 +19,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from homicide_assets.defs.metadata import markdown_table
 from homicide_assets.lib.linkage_register import (
     CLUSTER_THRESHOLD,
     PERSON_FEEDS,
@@ -55,17 +56,6 @@ class LinkageConfig(Config):
     )
 
 
-def _markdown_table(frame: pl.DataFrame, n: int = 10) -> MetadataValue:
-    if frame.is_empty():
-        return MetadataValue.md("_no rows_")
-    head = frame.head(n)
-    lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]
-    for row in head.iter_rows():
-        cells = [
-            "; ".join(map(str, v)) if isinstance(v, list) else ("" if v is None else str(v)) for v in row
-        ]
-        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
-    return MetadataValue.md("\n".join(lines))
 
 
 @asset(
@@ -121,8 +111,8 @@ def person_matches(
             "prior_match_probability": MetadataValue.float(
                 float(matching.model.get("probability_two_random_records_match") or 0.0)
             ),
-            "linked_pairs_by_feeds": _markdown_table(by_feeds, 20),
-            "preview": _markdown_table(
+            "linked_pairs_by_feeds": markdown_table(by_feeds, 20),
+            "preview": markdown_table(
                 matches.sort("match_probability").select(
                     "feed_l", "role_l", "feed_r", "role_r", "match_probability", "evidence"
                 )
@@ -180,7 +170,7 @@ def person_clusters(
             "persons_with_several_records": int((sizes["len"] > 1).sum()),
             "largest_cluster": int(sizes["len"].max() or 0),
             "people_in_several_police_reports": int((repeat_people["reports"] > 1).sum()),
-            "records_by_role": _markdown_table(
+            "records_by_role": markdown_table(
                 clusters.group_by("feed", "role").len().sort("feed", "role"), 20
             ),
         },
@@ -252,8 +242,8 @@ def death_register(
             "deaths_with_police_report": int(register["police_report_id"].is_not_null().sum()),
             "deaths_with_disagreements": with_disagreement.height,
             "deaths_known_to_services": int((register["known_to_services"].list.len() > 0).sum()),
-            "deaths_by_sources": _markdown_table(sources, 20),
-            "disagreements_preview": _markdown_table(
+            "deaths_by_sources": markdown_table(sources, 20),
+            "disagreements_preview": markdown_table(
                 with_disagreement.select(
                     "death_id",
                     "date_of_death",

@@ -12,13 +12,13 @@ from dagster import (
     AssetSelection,
     Config,
     DefaultScheduleStatus,
-    MetadataValue,
     Output,
     ScheduleDefinition,
     asset,
 )
 from pydantic import Field
 
+from homicide_assets.defs.metadata import markdown_table
 from homicide_assets.lib.compliance import (
     ComplianceRules,
     build_compliance,
@@ -58,14 +58,6 @@ class ComplianceConfig(Config):
                                description="Escalate feeds whose quality pass rate is below this.")
 
 
-def _markdown(frame: pl.DataFrame, n: int = 25) -> MetadataValue:
-    if frame.is_empty():
-        return MetadataValue.md("_none_")
-    head = frame.head(n)
-    lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]
-    for row in head.iter_rows():
-        lines.append("| " + " | ".join("" if v is None else str(v).replace("|", "/") for v in row) + " |")
-    return MetadataValue.md("\n".join(lines))
 
 
 @asset(
@@ -109,8 +101,9 @@ def compliance(context: AssetExecutionContext, config: ComplianceConfig, platfor
             "escalations": int(frame["escalate"].sum()) if frame.height else 0,
             "extracts_owed": int(owed["extracts_owed"].sum()) if owed.height else 0,
             "extracts_received": int(owed["extracts_received"].sum()) if owed.height else 0,
-            "non_responders_table": _markdown(named.select("organisation", "feed", "days_late", "escalation_reason")),
-            "compliance_table": _markdown(
+            "non_responders_table": markdown_table(
+                named.select("organisation", "feed", "days_late", "escalation_reason"), 25),
+            "compliance_table": markdown_table(
                 owed.select("partner_id", "feed", "cadence_days", "extracts_owed", "extracts_received",
                             "last_extract_date", "days_late", "quality_pass_rate", "days_to_expiry"), 40),
         },

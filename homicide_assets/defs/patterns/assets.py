@@ -15,12 +15,12 @@ from dagster import (
     AssetKey,
     AutomationCondition,
     Config,
-    MetadataValue,
     Output,
     asset,
 )
 from pydantic import Field
 
+from homicide_assets.defs.metadata import markdown_table
 from homicide_assets.defs.quality.resources import AlertChannelResource
 from homicide_assets.lib.hotspots import violence_hotspots as build_violence_hotspots
 from homicide_assets.lib.patterns import (
@@ -65,20 +65,6 @@ def _as_of(config: PatternsConfig, platform: PlatformResource, death_reports: pl
     return found or default_data_as_of(pl.DataFrame(schema={"date_of_death": pl.Date}), death_reports)
 
 
-def _md_table(frame: pl.DataFrame, n: int = 12) -> MetadataValue:
-    if frame.is_empty():
-        return MetadataValue.md("_none_")
-    head = frame.head(n)
-    lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]
-    for row in head.iter_rows():
-        lines.append(
-            "| "
-            + " | ".join("" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v)) for v in row)
-            + " |"
-        )
-    if frame.height > n:
-        lines.append(f"\n_... {frame.height - n} more_")
-    return MetadataValue.md("\n".join(lines))
 
 
 def exceedances(patterns: pl.DataFrame) -> pl.DataFrame:
@@ -142,7 +128,7 @@ def death_patterns(
             "dagster/row_count": patterns.height,
             "data_as_of": str(as_of),
             "reporting_period": f"{period[0]} to {period[1]}" if period else "no data",
-            "force": _md_table(
+            "force": markdown_table(
                 force.select(
                     "measure",
                     "deaths",
@@ -151,9 +137,10 @@ def death_patterns(
                     "rate_ci_high",
                     pl.col("expected").alias("previous"),
                     "p_value",
-                )
+                ),
+                12,
             ),
-            "exceedances": _md_table(ex),
+            "exceedances": markdown_table(ex, 12),
             "exceedance_count": ex.height,
             "months_checked": trend.height,
             "false_alarms_expected": float(trend.get_column("false_alarm_rate").sum())
@@ -237,10 +224,11 @@ def violence_hotspots(
             "false_hotspots_expected": float(frame.get_column("false_alarm_rate").sum())
             if frame.height
             else 0.0,
-            "recent_hotspots": _md_table(
+            "recent_hotspots": markdown_table(
                 flagged.sort("period_start", descending=True).select(
                     "source", "area_type", "la_code", "period_start", "events", "expected", "p_value"
-                )
+                ),
+                12,
             ),
         },
     )

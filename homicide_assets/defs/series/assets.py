@@ -24,6 +24,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from homicide_assets.defs.metadata import markdown_table
 from homicide_assets.defs.quality.resources import AlertChannelResource
 from homicide_assets.lib.series import (
     CASE_LINKS_SCHEMA,
@@ -84,17 +85,6 @@ class SeriesConfig(Config):
         )
 
 
-def _table(frame: pl.DataFrame, n: int = 10) -> MetadataValue:
-    if frame.is_empty():
-        return MetadataValue.md("_none_")
-    head = frame.head(n)
-    lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]
-    for row in head.iter_rows():
-        cells = [
-            ", ".join(map(str, v)) if isinstance(v, list) else ("" if v is None else str(v)) for v in row
-        ]
-        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
-    return MetadataValue.md("\n".join(lines))
 
 
 def _knox(profiles: pl.DataFrame) -> dict:
@@ -206,8 +196,8 @@ def series_search(
             "links_at_threshold": linked.height,
             "candidate_pairs_scored": result.candidate_pairs,
             "link_threshold": params.link_threshold,
-            "links_by_kind": _table(kinds, 20),
-            "top_links": _table(
+            "links_by_kind": markdown_table(kinds, 20),
+            "top_links": markdown_table(
                 linked.select(
                     "death_id_a",
                     "death_id_b",
@@ -235,11 +225,11 @@ def series_search(
             "median_flagged_at_member": MetadataValue.float(float(flagged["flagged_at_member"].median()))
             if flagged.height
             else MetadataValue.float(float("nan")),
-            "top_series": _table(
+            "top_series": markdown_table(
                 series.select("series_id", "size", "score", "kinds", "first_flagged_on", "flagged_at_member"),
                 15,
             ),
-            "group_evidence": _table(
+            "group_evidence": markdown_table(
                 result.groups.select(
                     "scan", "group", pl.col("members").list.len().alias("deaths"), "p_value", "p_threshold"
                 ),
