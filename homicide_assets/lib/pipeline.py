@@ -26,6 +26,8 @@ from homicide_assets.lib.linkage_register import (
 from homicide_assets.lib.pseudonym import load_key
 from homicide_assets.lib.registry import default_registry
 from homicide_assets.lib.report import time_report_build
+from homicide_assets.lib.series import CASE_LINKS_SCHEMA, LINKED_SERIES_SCHEMA, SeriesParams, find_series
+from homicide_assets.lib.series_decisions import record_series
 from homicide_assets.lib.settings import DataDir
 from homicide_assets.lib.store import session_scope
 from homicide_assets.lib.themes import load_theme_rules
@@ -79,6 +81,14 @@ def run_plain(root: Path) -> dict[str, float]:
     for name, frame in (("person_matches", matches), ("person_clusters", clusters), ("death_register", register)):
         _write(data_dir, ["linkage", name], frame)
     stages["linkage"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    result = find_series(register, clusters, staged, SeriesParams())
+    changes = record_series(data_dir.database_url(), result.linked_series, channel=None, alert=True)
+    _write(data_dir, ["series", "case_links"], result.case_links.select(list(CASE_LINKS_SCHEMA)))
+    _write(data_dir, ["series", "linked_series"],
+           changes.series.select(list(LINKED_SERIES_SCHEMA)).cast(LINKED_SERIES_SCHEMA))
+    stages["series"] = time.perf_counter() - t
 
     t = time.perf_counter()
     ledger = read_ledger(data_dir.database_url())
