@@ -14,6 +14,27 @@ from homicide_assets.lib.settings import DataDir
 BUILD_LOOK_INTERVAL_SECONDS = 1.0
 
 
+def _ensure_pseudonym_key(data_dir: DataDir) -> None:
+    """Without HOMICIDE_PSEUDONYM_KEY(_FILE), use a random key kept beside this data directory.
+
+    Pseudonyms then stay stable across builds of the same data directory. It is for
+    demonstrations and checks on synthetic data: production sets HOMICIDE_PSEUDONYM_KEY from
+    the force's secret store (SECURITY.md), and this says so on every build that lacks it.
+    """
+    if os.environ.get("HOMICIDE_PSEUDONYM_KEY") or os.environ.get("HOMICIDE_PSEUDONYM_KEY_FILE"):
+        return
+    import secrets
+
+    key_file = data_dir.root / ".pseudonym_key"
+    if not key_file.exists():
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32) + "\n")
+    os.environ["HOMICIDE_PSEUDONYM_KEY_FILE"] = str(key_file)
+    print(f"warning: HOMICIDE_PSEUDONYM_KEY is not set; using the local key {key_file} "
+          "(set the force's key in production)", file=sys.stderr)
+
+
 def _prepare_environment() -> DataDir:
     data_dir = DataDir.from_env().ensure()
     os.environ["HOMICIDE_DATA_DIR"] = str(data_dir.root)
@@ -65,6 +86,7 @@ CONSOLE_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 def run_build(quiet: bool = False) -> dict:
     """Take everything in landing, parse each new delivery, then materialise the whole graph."""
     data_dir = _prepare_environment()
+    _ensure_pseudonym_key(data_dir)
     from dagster import DagsterInstance
 
     from homicide_assets.definitions import defs

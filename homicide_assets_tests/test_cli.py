@@ -36,3 +36,27 @@ def test_series_decision_refuses_unknown_series_and_decisions(platform_env, caps
 def test_ledger_lists_nothing_on_an_empty_data_directory(platform_env, capsys):
     assert main(["ledger"]) == 0
     assert "0 deliveries" in capsys.readouterr().out
+
+
+def test_build_without_a_key_uses_a_private_key_file_beside_the_data(platform_env, monkeypatch, capsys):
+    from homicide_assets.cli import _ensure_pseudonym_key
+
+    monkeypatch.delenv("HOMICIDE_PSEUDONYM_KEY", raising=False)
+    monkeypatch.delenv("HOMICIDE_PSEUDONYM_KEY_FILE", raising=False)
+    _ensure_pseudonym_key(platform_env)
+    key_file = platform_env.root / ".pseudonym_key"
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    first = key_file.read_text()
+    assert len(first.strip()) == 64
+    assert "HOMICIDE_PSEUDONYM_KEY is not set" in capsys.readouterr().err
+    monkeypatch.delenv("HOMICIDE_PSEUDONYM_KEY_FILE")
+    _ensure_pseudonym_key(platform_env)  # a second build keeps the same key: stable pseudonyms
+    assert key_file.read_text() == first
+
+
+def test_a_configured_key_is_never_replaced(platform_env, monkeypatch):
+    from homicide_assets.cli import _ensure_pseudonym_key
+
+    monkeypatch.setenv("HOMICIDE_PSEUDONYM_KEY", "configured-key-0123456789abcdef")
+    _ensure_pseudonym_key(platform_env)
+    assert not (platform_env.root / ".pseudonym_key").exists()
