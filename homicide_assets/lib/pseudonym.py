@@ -47,7 +47,7 @@ def pseudonym(value: str | None, key: bytes, domain: str = "") -> str | None:
     value = value.strip()
     if not value:
         return None
-    mac = hmac.new(key, f"{domain}:{value}".encode("utf-8"), hashlib.sha256)
+    mac = hmac.new(key, f"{domain}:{value}".encode(), hashlib.sha256)
     return mac.hexdigest()[:PSEUDONYM_HEX]
 
 

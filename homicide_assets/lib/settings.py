@@ -25,7 +25,7 @@ class DataDir:
     root: Path
 
     @classmethod
-    def from_env(cls) -> "DataDir":
+    def from_env(cls) -> DataDir:
         return cls(Path(os.environ.get("HOMICIDE_DATA_DIR", "data")).resolve())
 
     @property
@@ -64,7 +64,7 @@ class DataDir:
         """Parquet file of an asset (or one partition of it) under ``warehouse/``."""
         return warehouse_file(self.warehouse, key_path, partition)
 
-    def ensure(self) -> "DataDir":
+    def ensure(self) -> DataDir:
         """Create the data directory layout (idempotent)."""
         for name in DATA_SUBDIRS:
             (self.root / name).mkdir(parents=True, exist_ok=True)
