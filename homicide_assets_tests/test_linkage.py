@@ -825,17 +825,11 @@ def test_keyed_pseudonyms_equal_the_platform_pseudonym():
     assert keyed_pseudonyms(values, KEY, "person").to_list() == [pseudonym(v, KEY, "person") for v in values]
 
 
-def test_backend_is_selectable_and_spark_needs_pyspark(people):
-    import importlib.util
-
+def test_backend_is_selectable(people):
+    """Only the two backends exist; Spark itself is exercised in test_linkage_spark.py."""
     frame = people.drop("person").head(50)
     with pytest.raises(ValueError, match="backend"):
         link_people(frame, backend="sqlite")
-    if importlib.util.find_spec("pyspark") is None:
-        with pytest.raises(ImportError):
-            link_people(frame, backend="spark")
-    else:  # pragma: no cover - CI without Spark takes the branch above
-        assert link_people(frame, backend="spark").columns == ["id_l", "id_r", "match_probability"]
 
 
 def test_one_medical_examiner_record_per_death():
