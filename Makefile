@@ -6,7 +6,7 @@ export HOMICIDE_DATA_DIR ?= $(CURDIR)/data
 SCALE ?= tiny
 SEED ?= 1
 
-.PHONY: install demo test ui bench lint sample lock clean-data chromium serve bench-latency
+.PHONY: install spark-env demo test ui bench lint sample lock clean-data chromium serve bench-latency
 
 $(BIN)/activate: pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
@@ -32,8 +32,20 @@ chromium:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "chromium not installed (needs root for apt-get): the browser test will skip and say so"
 
-test: install chromium
+# Splink on local Spark runs in its own environment: with pyspark installed, Great
+# Expectations imports pyspark.sql.connect, which exits Dagster's run workers (see pyproject).
+SPARK_VENV := .venv-spark
+$(SPARK_VENV)/bin/activate: pyproject.toml requirements-spark.lock $(BIN)/activate
+	$(PYTHON) -m venv $(SPARK_VENV)
+	$(BIN)/uv pip sync --quiet --python $(SPARK_VENV)/bin/python requirements-spark.lock
+	$(BIN)/uv pip install --quiet --python $(SPARK_VENV)/bin/python --no-deps -e .
+	@touch $(SPARK_VENV)/bin/activate
+
+spark-env: $(SPARK_VENV)/bin/activate
+
+test: install chromium spark-env
 	$(BIN)/python -m pytest -q homicide_assets_tests
+	$(SPARK_VENV)/bin/python -m pytest -q -p no:cacheprovider homicide_assets_tests/test_linkage_spark.py
 
 ui: install
 	@bash scripts/ensure_key.sh
@@ -71,6 +83,8 @@ sample: install
 # Re-resolve the lock file (needs uv in the venv).
 lock: install
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o requirements.lock
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra dev --extra spark pyproject.toml \
+	  -c requirements.lock -o requirements-spark.lock
 
 clean-data:
 	rm -rf "$(HOMICIDE_DATA_DIR)"
