@@ -16,6 +16,7 @@ from dagster import (
 )
 
 from homicide_assets.defs.ingest import partner_delivery_sensor, raw_assets, staged_assets
+from homicide_assets.defs.ingest.sensors import REFRESH_TAG
 from homicide_assets.defs.lessons import lessons_assets, lessons_schedules, lessons_sensors
 from homicide_assets.defs.linkage import linkage_assets
 from homicide_assets.defs.partners import partners_assets, partners_schedules, partners_sensors
@@ -65,6 +66,7 @@ automation_sensor = AutomationConditionSensorDefinition(
     target=AssetSelection.all(),
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=10,
+    run_tags={REFRESH_TAG: "automation"},
     description="Materialises staged tables and everything downstream once new deliveries are parsed.",
 )
 

@@ -151,3 +151,44 @@ def test_no_path_from_a_name_leaves_the_data_directory(sensor, data_dir, tmp_pat
     assert outside.read_bytes() == b"secret"  # the link's target was neither moved nor read
     for path in data_dir.root.rglob("*"):
         assert data_dir.contains(path) or path.is_symlink()
+
+
+def test_one_delivery_runs_from_raw_to_the_report_in_one_run(data_dir):
+    """With its code location, the sensor's request for a lone delivery covers the raw
+    partition and everything downstream of its feed (one run from file to report), tagged
+    so the run queue lets one refresh through at a time; in a tick with several deliveries
+    only the last request refreshes downstream."""
+    from homicide_assets.definitions import automation_sensor, defs
+    from homicide_assets.defs.ingest.sensors import REFRESH_TAG
+
+    repo = defs.get_repository_def()
+    instance = DagsterInstance.ephemeral()
+    platform = PlatformResource(data_dir=str(data_dir.root), pseudonym_key=TEST_KEY)
+    state = {"cursor": None}
+
+    def evaluate():
+        ctx = build_sensor_context(
+            cursor=state["cursor"], instance=instance, resources={"platform": platform}, repository_def=repo
+        )
+        result = partner_delivery_sensor(ctx)
+        state["cursor"] = result.cursor if isinstance(result, SensorResult) else ctx.cursor
+        return result
+
+    drop(data_dir.landing, "wmp", NAME, csv_bytes("death_reports", [death_report(1)]))
+    evaluate()
+    [req] = evaluate().run_requests
+    keys = {k.to_user_string() for k in req.asset_selection}
+    assert {"raw/death_reports", "staged/death_reports", "linkage/death_register", "series/linked_series",
+            "report/death_investigations_report", "report/partner_edition"} <= keys
+    assert not any(k.startswith("raw/") and k != "raw/death_reports" for k in keys)
+    assert "staged/me_deaths" not in keys  # not downstream of this feed
+    assert req.tags[REFRESH_TAG] == "delivery" and req.tags["homicide_assets/feed"] == "death_reports"
+    assert automation_sensor.run_tags[REFRESH_TAG] == "automation"
+
+    drop(data_dir.landing, "wmp", "wmp__death_reports__20260106.csv", csv_bytes("death_reports", [death_report(2)]))
+    drop(data_dir.landing, "wmp", "wmp__death_report_persons__20260106.csv", csv_bytes("death_report_persons", []))
+    evaluate()
+    first, last = evaluate().run_requests
+    assert [k.to_user_string() for k in first.asset_selection] == [f"raw/{first.tags['homicide_assets/feed']}"]
+    assert REFRESH_TAG not in first.tags
+    assert len(last.asset_selection) > 1 and last.tags[REFRESH_TAG] == "delivery"

@@ -34,7 +34,23 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-EMBEDDED_DAGSTER_YAML = "# embedded default: SQLite storage in DAGSTER_HOME\ntelemetry:\n  enabled: false\n"
+EMBEDDED_DAGSTER_YAML = """\
+# embedded default: SQLite storage in DAGSTER_HOME (deploy/dagster.postgres.yaml for a force)
+run_queue:
+  max_concurrent_runs: 2
+  dequeue_interval_seconds: 1
+  tag_concurrency_limits:
+    # one run at a time per feed, so two deliveries of one feed never stage it concurrently
+    - key: homicide_assets/feed
+      value:
+        applyLimitPerUniqueValue: true
+      limit: 1
+    # one refresh of staged and downstream at a time (delivery runs and automation runs)
+    - key: homicide_assets/refresh
+      limit: 1
+telemetry:
+  enabled: false
+"""
 
 
 def prepare_home(home: Path, dagster_yaml: str | None, say=print) -> Path:
