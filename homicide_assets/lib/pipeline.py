@@ -1,7 +1,9 @@
 """The asset graph's work as plain function calls, without Dagster.
 
 Used by the benchmark to measure Dagster's overhead: every stage here calls the same
-``lib`` functions the assets call, in dependency order, on the same data directory.
+``lib`` functions the assets and their quality checks call, in dependency order, on the
+same data directory. (``row_conservation`` lives beside the check op in ``defs.quality``;
+the benchmark imports it before it starts the clock, so Dagster's import is not counted.)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from homicide_assets.lib.linkage_register import (
     person_records,
 )
 from homicide_assets.lib.pseudonym import load_key
+from homicide_assets.lib.quality import ValidationInputs, validate_staged
 from homicide_assets.lib.registry import default_registry
 from homicide_assets.lib.report import time_report_build
 from homicide_assets.lib.series import CASE_LINKS_SCHEMA, LINKED_SERIES_SCHEMA, SeriesParams, find_series
@@ -72,6 +75,20 @@ def run_plain(root: Path) -> dict[str, float]:
         staged[feed] = result.staged
         _write(data_dir, ["staged", feed], result.staged)
     stages["staged"] = time.perf_counter() - t
+
+    # The graph's blocking checks on every staged feed: the same functions its check op calls
+    # (the GX suite's ERROR and WARN rules, the HTML/JSON validation pages, row conservation).
+    from homicide_assets.defs.quality.checks import QUALITY_REPORTS_SUBDIR, row_conservation
+
+    t = time.perf_counter()
+    for feed in FEED_NAMES:
+        known = staged["death_reports"].get_column("report_id") if feed == "death_report_persons" else None
+        report = validate_staged(feed, staged[feed], ValidationInputs(registry=registry, known_report_ids=known),
+                                 severities=["ERROR", "WARN"])
+        report.write(data_dir.root.joinpath(*QUALITY_REPORTS_SUBDIR, feed),
+                     stem=f"{report.validated_at:%Y%m%dT%H%M%S}_plain")
+        row_conservation(data_dir.database_url(), feed, staged[feed])
+    stages["checks"] = time.perf_counter() - t
 
     t = time.perf_counter()
     records = person_records(staged)

@@ -1,0 +1,73 @@
+"""A build after one new delivery refreshes only what the delivery changes, and its outputs
+equal a build from scratch on the same landing contents."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from homicide_assets.bench import next_police_extract
+from homicide_assets.cli import run_build
+from homicide_assets.lib.settings import SEEDS_DIR
+
+pytestmark = pytest.mark.slow
+
+SAMPLE = Path(SEEDS_DIR) / "sample_deliveries" / "landing"
+
+#: Stamped with the wall clock at each build, so never equal between two builds.
+CLOCK_COLUMNS = {"generated_at", "validated_at", "built_at", "computed_at"}
+
+
+def _use(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = root / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("HOMICIDE_DATA_DIR", str(root))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+
+
+def _warehouse(root: Path) -> dict[Path, pl.DataFrame]:
+    base = root / "warehouse"
+    return {p.relative_to(base): pl.read_parquet(p) for p in sorted(base.rglob("*.parquet"))}
+
+
+def test_incremental_build_refreshes_only_the_changed_feed_and_equals_a_full_build(tmp_path, monkeypatch):
+    incremental, scratch = tmp_path / "incremental", tmp_path / "scratch"
+    shutil.copytree(SAMPLE, incremental / "landing")
+    _use(incremental, monkeypatch)
+    full = run_build(quiet=True)
+    assert full["failed_jobs"] == []
+    me_deaths = incremental / "warehouse" / "staged" / "me_deaths.parquet"
+    untouched = me_deaths.stat().st_mtime_ns
+
+    new_file = next_police_extract(SAMPLE, incremental / "landing")
+    new_bytes = new_file.read_bytes()  # the build moves it out of landing
+    again = run_build(quiet=True)
+    assert again["failed_jobs"] == [] and again["accepted"] == 1
+    # staged/<feed> of the five feeds the police extract does not feed, and their checks, are left alone
+    assert again["refreshed_assets"] == full["refreshed_assets"] - 5
+    assert me_deaths.stat().st_mtime_ns == untouched
+    staged = pl.read_parquet(incremental / "warehouse" / "staged" / "death_reports.parquet")
+    assert staged.filter(pl.col("_source_file") == new_file.name).height == 1
+
+    # nothing new: only the assets that read the SQL store run again
+    idle = run_build(quiet=True)
+    assert idle["failed_jobs"] == [] and idle["accepted"] == 0 and 0 < idle["refreshed_assets"] < again["refreshed_assets"]
+
+    shutil.copytree(SAMPLE, scratch / "landing")
+    (scratch / "landing" / "wmp" / new_file.name).write_bytes(new_bytes)
+    _use(scratch, monkeypatch)
+    assert run_build(quiet=True)["failed_jobs"] == []
+
+    after, fresh = _warehouse(incremental), _warehouse(scratch)
+    assert after.keys() == fresh.keys()
+    for name, frame in fresh.items():
+        keep = [c for c in frame.columns if c not in CLOCK_COLUMNS]
+        try:
+            assert_frame_equal(after[name].select(keep), frame.select(keep))
+        except AssertionError as exc:
+            raise AssertionError(f"{name} differs from a build from scratch: {exc}") from None
