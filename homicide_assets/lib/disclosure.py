@@ -40,7 +40,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linprog
 
 PRIMARY_LOW = 1
 PRIMARY_HIGH = 4
@@ -278,6 +277,8 @@ def lp_intervals(
         for cell in targets:
             cost = np.zeros(len(members))
             cost[col_of[cell]] = 1.0
+            from scipy.optimize import linprog  # seconds to import: on first use
+
             lo = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
             hi = linprog(-cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
             if lo.status != 0 or hi.status not in (0, 3):  # 3: unbounded above

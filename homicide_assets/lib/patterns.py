@@ -56,7 +56,6 @@ from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
 from homicide_assets.lib.feeds import LA_CODES
 
@@ -158,11 +157,18 @@ PATTERN_COLUMNS = tuple(PATTERN_SCHEMA)
 # Statistics
 
 
+
+def _stats():
+    """scipy.stats, imported on first use (it costs seconds at import, in every run worker)."""
+    from scipy import stats
+
+    return stats
+
 def poisson_ci(counts, alpha: float = CI_ALPHA) -> tuple[np.ndarray, np.ndarray]:
     """Exact (Garwood) two-sided Poisson confidence interval for each observed count."""
     k = np.asarray(counts, dtype=float)
-    low = np.where(k > 0, stats.chi2.ppf(alpha / 2, 2 * k) / 2, 0.0)
-    high = stats.chi2.ppf(1 - alpha / 2, 2 * k + 2) / 2
+    low = np.where(k > 0, _stats().chi2.ppf(alpha / 2, 2 * k) / 2, 0.0)
+    high = _stats().chi2.ppf(1 - alpha / 2, 2 * k + 2) / 2
     return low, high
 
 
@@ -181,8 +187,8 @@ def clopper_pearson(successes, trials, alpha: float = CI_ALPHA) -> tuple[np.ndar
     x = np.asarray(successes, dtype=float)
     n = np.asarray(trials, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        low = np.where(x > 0, stats.beta.ppf(alpha / 2, x, n - x + 1), 0.0)
-        high = np.where(x < n, stats.beta.ppf(1 - alpha / 2, x + 1, n - x), 1.0)
+        low = np.where(x > 0, _stats().beta.ppf(alpha / 2, x, n - x + 1), 0.0)
+        high = np.where(x < n, _stats().beta.ppf(1 - alpha / 2, x + 1, n - x), 1.0)
     low = np.where(n > 0, low, np.nan)
     high = np.where(n > 0, high, np.nan)
     return low, high
@@ -198,11 +204,11 @@ def poisson_limits(expected, tail: float = CONTROL_TAIL) -> tuple[np.ndarray, np
     (below ``2 * tail`` because counts are whole numbers).
     """
     lam = np.asarray(expected, dtype=float)
-    upper = stats.poisson.isf(tail, lam)
-    lower = stats.poisson.ppf(tail, lam)
+    upper = _stats().poisson.isf(tail, lam)
+    lower = _stats().poisson.ppf(tail, lam)
     # ppf gives the smallest l with P(X <= l) >= tail, so P(X < l) < tail: that is lower.
-    below = np.where(lower > 0, stats.poisson.cdf(lower - 1, lam), 0.0)
-    false_alarm = stats.poisson.sf(upper, lam) + below
+    below = np.where(lower > 0, _stats().poisson.cdf(lower - 1, lam), 0.0)
+    false_alarm = _stats().poisson.sf(upper, lam) + below
     return lower, upper, false_alarm
 
 
@@ -210,7 +216,7 @@ def poisson_upper_p(observed, expected) -> np.ndarray:
     """P(X >= observed) for X ~ Poisson(expected): the one-sided exceedance p-value."""
     x = np.asarray(observed, dtype=float)
     lam = np.asarray(expected, dtype=float)
-    return np.where(x > 0, stats.poisson.sf(x - 1, lam), 1.0)
+    return np.where(x > 0, _stats().poisson.sf(x - 1, lam), 1.0)
 
 
 def compare_counts(current: int, previous: int, current_days: float, previous_days: float) -> float:
@@ -219,7 +225,7 @@ def compare_counts(current: int, previous: int, current_days: float, previous_da
     if n == 0:
         return 1.0
     p = current_days / (current_days + previous_days)
-    return float(stats.binomtest(current, n, p).pvalue)
+    return float(_stats().binomtest(current, n, p).pvalue)
 
 
 # --------------------------------------------------------------------------------------
@@ -744,7 +750,7 @@ def control_chart(monthly: np.ndarray, months: list[date], monitor_from: date) -
         "exceedance": exceedance,
         "note": note,
         "p_value": np.where(
-            counts >= expected, poisson_upper_p(counts, expected), stats.poisson.cdf(counts, expected)
+            counts >= expected, poisson_upper_p(counts, expected), _stats().poisson.cdf(counts, expected)
         ),
     }
 
@@ -872,7 +878,7 @@ def police_partner_view(inv: pl.DataFrame, period: ReportingPeriod) -> pl.DataFr
                 pl.col("classification_disagreement").str.replace(r" \(ICD-10 .*\)$", "").alias("category")
             )
             .agg(pl.len().alias("deaths"))
-            .sort("deaths", descending=True)
+            .sort("deaths", "category", descending=[True, False])
             .vstack(
                 pl.DataFrame(
                     {"category": ["any classification disagreement"], "deaths": [disagree.height]},
@@ -895,7 +901,7 @@ def police_partner_view(inv: pl.DataFrame, period: ReportingPeriod) -> pl.DataFr
             .explode("known_to_services")
             .group_by(pl.col("known_to_services").str.replace_all("_", " ").alias("category"))
             .agg(pl.len().alias("deaths"))
-            .sort("deaths", descending=True)
+            .sort("deaths", "category", descending=[True, False])
         )
         add(
             "known_to_services",
