@@ -180,6 +180,12 @@ class SeriesParams:
     excess_max_members: int = 8
     excess_false_alarms_per_year: float = 0.1
     excess_simulations: int = 20
+    #: excess scan: days of data the usual rate of an entity's type is worth against its own
+    #: deaths outside the run (shrinkage for entities with little history)
+    excess_prior_days: float = 180.0
+    #: sudden or ill-defined certificates from one clinician at one place (series_scan.unexpected_groups)
+    unexpected_false_alarms_per_year: float = 0.1
+    unexpected_simulations: int = 50
     #: space-time permutation scan within substances, methods, kinds of place and the young
     scan_radii_m: tuple[float, ...] = (250.0, 1_000.0, 2_500.0, 5_000.0)
     scan_max_days: int = 100
@@ -237,6 +243,7 @@ PROFILE_SCHEMA: dict[str, pl.DataType] = {
     "place_of_death_type": pl.String,
     "clinician": pl.String,
     "me_concern": pl.Boolean,
+    "icd10": pl.String,
     "vulnerabilities": pl.List(pl.String),
     "label": pl.String,
 }
@@ -325,6 +332,7 @@ def death_profiles(
             _col(me, "place_of_death_type", pl.String).alias("place_of_death_type"),
             _col(me, "attending_clinician_ref", pl.String).alias("clinician"),
             _col(me, "me_concern", pl.Boolean).alias("me_concern"),
+            _col(me, "icd10_underlying", pl.String).alias("icd10"),
             _col(me, "home_postcode", pl.String).alias("_me_postcode"),
             _name_label(_col(me, "forename", pl.String), _col(me, "surname", pl.String)).alias("_me_label"),
         )
@@ -1686,7 +1694,12 @@ def find_series(
     ``staged`` maps feed names (``death_reports``, ``death_report_persons``, ``me_deaths``,
     ``safeguarding_contacts``) to staged frames; a missing feed contributes no evidence.
     """
-    from homicide_assets.lib.series_scan import excess_groups, group_links, space_time_groups
+    from homicide_assets.lib.series_scan import (
+        excess_groups,
+        group_links,
+        space_time_groups,
+        unexpected_groups,
+    )
 
     params = params or SeriesParams()
     profiles = death_profiles(register, person_clusters, staged)
@@ -1701,7 +1714,11 @@ def find_series(
         )
     )
     groups = pl.concat(
-        [excess_groups(profiles, entities, bg, params), space_time_groups(profiles, bg, params)]
+        [
+            excess_groups(profiles, entities, bg, params),
+            unexpected_groups(profiles, bg, params),
+            space_time_groups(profiles, bg, params),
+        ]
     )
     links = combine_links([scored, group_links(groups, profiles, params)], params)
     series = assemble_series(links, profiles, params)
