@@ -125,7 +125,9 @@ def _scan_runs(
         if fixed_rate is None:
             rate = (outside + prior_rate[i] * t0) / (np.maximum(span_days - width, 1.0) + t0)
         else:
-            rate = fixed_rate[i]
+            # a rate per death of the entity (all causes) times its deaths outside the run, and
+            # one more so an entity seen only in the run is not assumed never to die
+            rate = fixed_rate[i] * (outside + 1) / np.maximum(span_days - width, 30.0)
         mu = rate * width
         plausible = mu < _MU_FOR_P01[off]  # beyond it P >= 0.01: never an alarm
         i, j, mu = i[plausible], j[plausible], mu[plausible]
@@ -273,8 +275,8 @@ def unexpected_groups(profiles: pl.DataFrame, bg: Background, params: SeriesPara
     For each place of death and attending clinician (medical examiner data), the deaths
     certified with a sudden or ill-defined underlying cause (:data:`UNEXPECTED_ICD10_PREFIXES`)
     are scanned in runs as in :func:`excess_groups`, against the rate that pair would show if
-    its deaths were certified like everyone's: its deaths over the period times the share of
-    such certificates among all deaths at that type of place. The alarm threshold is set by
+    its deaths were certified like everyone's: its deaths outside the run (over the rest of
+    the period) times the share of such certificates among all deaths at that type of place. The alarm threshold is set by
     Monte Carlo under exactly that null (each of the pair's deaths independently sudden or
     ill-defined at the share of its type of place; days kept), for
     ``unexpected_false_alarms_per_year``. Neither a busy home (many deaths, so a high usual
@@ -301,18 +303,22 @@ def unexpected_groups(profiles: pl.DataFrame, bg: Background, params: SeriesPara
     codes_all = base["code"].to_numpy()
     days_all = (base["day"].to_numpy() - bg.first_day).astype(np.int64)
     share = base["share"].to_numpy()
-    # the pair's usual rate of such certificates, per day
-    rate_all = share * base["n_all"].to_numpy() / span
+    # the pair's usual rate of such certificates per death it certifies; the run's own
+    # deaths are left out of the pair's deaths (see _scan_runs)
+    rate_all = share
     n_codes = int(codes_all.max()) + 1
     dummy = np.zeros(len(codes_all))
+    n_all = base["n_all"].to_numpy()
 
     def scan(mask: np.ndarray):
         codes, days, rate = codes_all[mask], days_all[mask], rate_all[mask]
         n_e = np.bincount(codes, minlength=n_codes)[codes]
         keep = n_e >= params.excess_min_deaths
         rows = np.flatnonzero(mask)[keep]
-        i, j, mu, p = _scan_runs(codes[keep], days[keep], dummy[: keep.sum()], dummy[: keep.sum()], span, params,
-                                 fixed_rate=rate[keep])
+        i, j, mu, p = _scan_runs(
+            codes[keep], days[keep], n_all[rows].astype(float), dummy[: keep.sum()], span, params,
+            fixed_rate=rate[keep],
+        )
         return rows, i, j, mu, p
 
     rng = np.random.default_rng(params.seed + 1)
@@ -335,7 +341,7 @@ def unexpected_groups(profiles: pl.DataFrame, bg: Background, params: SeriesPara
     codes, days = codes_all[rows], days_all[rows]
     idx, entity = base["idx"].to_numpy()[rows], base["entity"].to_numpy()[rows]
     ptype, share_r = base["ptype"].to_numpy()[rows], share[rows]
-    n_all = base["n_all"].to_numpy()[rows]
+    n_all = n_all[rows]
     out = []
     for c in _merge_runs(codes, days, i, j, mu, p):
         members = [int(x) for x in idx[c["i"] : c["j"] + 1]]
