@@ -31,7 +31,6 @@ import polars as pl
 
 from homicide_assets.lib.series import _UnionFind
 
-
 SERIES_FEEDS = ("death_reports", "death_report_persons", "me_deaths", "safeguarding_contacts")
 
 
