@@ -1316,7 +1316,14 @@ def score_pairs(
         items[etype] = ent_bits[etype]
     family = items["place"] + items["officer"] + items["clinician"]
 
-    weight = np.sum(np.vstack(list(items.values())), axis=0) - family + local_now
+    # Domestic abuse, gang association and what services knew of the deceased describe one
+    # life and go together (a domestic abuse death is often known to children's services): one
+    # family too, the strongest in full, the next at half, the third at a quarter.
+    circ = np.vstack([np.maximum(items[k], 0) for k in ("domestic", "gang", "vulnerability")])
+    ranked_circ = -np.sort(-circ, axis=0)
+    circ_family = ranked_circ[0] + 0.5 * ranked_circ[1] + 0.25 * ranked_circ[2]
+
+    weight = np.sum(np.vstack(list(items.values())), axis=0) - family + local_now - circ.sum(axis=0) + circ_family
     weight_then = (
         weight
         + ent_then["person"]
