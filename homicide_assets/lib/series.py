@@ -186,6 +186,7 @@ class SeriesParams:
     #: sudden or ill-defined certificates from one clinician at one place (series_scan.unexpected_groups)
     unexpected_false_alarms_per_year: float = 0.1
     unexpected_simulations: int = 50
+    unexpected_place_types: tuple[str, ...] = ("care_home", "home", "hospice")
     #: space-time permutation scan within substances, methods, kinds of place and the young
     scan_radii_m: tuple[float, ...] = (250.0, 1_000.0, 2_500.0, 5_000.0)
     scan_max_days: int = 100
@@ -207,6 +208,8 @@ class SeriesParams:
     scan_permutations: int = 30
     scan_false_alarms_per_year: float = 0.05
     seed: int = 0
+    #: two deaths on the same day closer than this are one incident, never a series link
+    same_incident_m: float = 100.0
     #: naive baseline: same postcode district and method within this many days
     baseline_gap_days: int = 30
 
@@ -1728,7 +1731,21 @@ def find_series(
         ]
     )
     links = combine_links([scored, group_links(groups, profiles, params)], params)
-    series = assemble_series(links, profiles, params)
+    # Deaths on the same day at the same place are one incident (a fire, a crash, a double
+    # killing, or one death reported twice): the linkage and incident questions, not a series.
+    same_incident = (pl.col("days_apart") == 0) & (
+        pl.col("metres_apart").fill_null(float("inf")) < params.same_incident_m
+    )
+    links = links.with_columns(
+        same_incident=same_incident.fill_null(False),
+        evidence=pl.when(same_incident.fill_null(False))
+        .then(pl.concat_list(pl.lit(["same day and place: one incident, not a series"]), pl.col("evidence")))
+        .otherwise(pl.col("evidence")),
+        evidence_bits=pl.when(same_incident.fill_null(False))
+        .then(pl.concat_list(pl.lit([0.0]), pl.col("evidence_bits")))
+        .otherwise(pl.col("evidence_bits")),
+    )
+    series = assemble_series(links.filter(~pl.col("same_incident")), profiles, params)
     reported = links.filter(pl.col("score") >= params.report_floor)
     death_id = profiles["death_id"]
     a_id, b_id = death_id.gather(reported["a"]), death_id.gather(reported["b"])
@@ -1737,7 +1754,7 @@ def find_series(
             # a < b by death id (outputs.md)
             death_id_a=pl.min_horizontal(a_id, b_id),
             death_id_b=pl.max_horizontal(a_id, b_id),
-            linked=pl.col("score") >= params.link_threshold,
+            linked=(pl.col("score") >= params.link_threshold) & ~pl.col("same_incident"),
             score=pl.col("score").round(4),
             score_then=pl.col("score_then").round(4),
             visible_on=pl.lit(EPOCH) + pl.duration(days=pl.col("visible_day")),
