@@ -80,7 +80,11 @@ _MU_FOR_P01 = {k: _mu_at(0.01, k) for k in range(1, 40)}
 
 def _threshold_from_minima(minima: np.ndarray, allowed_per_run: float, runs: int) -> float:
     """The p-value that null runs reach ``allowed_per_run`` times per run on average."""
-    values = np.sort(minima) if len(minima) else np.ones(1)
+    if not len(minima):
+        # the null never produced a run that could be tested: the chance of one is below about
+        # 1 / runs, so a p-value at most allowed_per_run / runs keeps the stated rate
+        return float(min(allowed_per_run, 1.0) / max(runs, 1))
+    values = np.sort(minima)
     allowed = allowed_per_run * runs
     if allowed >= 1:
         return float(values[min(int(allowed) - 1, len(values) - 1)])
