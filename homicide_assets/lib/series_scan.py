@@ -129,8 +129,8 @@ def _scan_runs(
         if fixed_rate is None:
             rate = (outside + prior_rate[i] * t0) / (np.maximum(span_days - width, 1.0) + t0)
         else:
-            # a rate per death of the entity (all causes) times its deaths outside the run, and
-            # one more so an entity seen only in the run is not assumed never to die
+            # a rate per death of the entity (all causes) times its deaths other than the run's,
+            # and one more so an entity seen only in the run is not assumed never to die
             rate = fixed_rate[i] * (outside + 1) / np.maximum(span_days - width, 30.0)
         mu = rate * width
         plausible = mu < _MU_FOR_P01[off]  # beyond it P >= 0.01: never an alarm
@@ -279,10 +279,11 @@ def unexpected_groups(profiles: pl.DataFrame, bg: Background, params: SeriesPara
     For each place of death and attending clinician (medical examiner data), the deaths
     certified with a sudden or ill-defined underlying cause (:data:`UNEXPECTED_ICD10_PREFIXES`)
     are scanned in runs as in :func:`excess_groups`, against the rate that pair would show if
-    its deaths were certified like everyone's: its deaths outside the run (over the rest of
-    the period) times the share of such certificates among all deaths at that type of place. The alarm threshold is set by
-    Monte Carlo under exactly that null (each of the pair's deaths independently sudden or
-    ill-defined at the share of its type of place; days kept), for
+    its deaths were certified like everyone's: its natural deaths other than the run's own
+    (spread over the rest of the period) times the share of such certificates among natural
+    deaths at that type of place. The alarm threshold is set by Monte Carlo under exactly that
+    null (each of the pair's natural deaths independently sudden or ill-defined at the share
+    of its type of place; days kept), for
     ``unexpected_false_alarms_per_year``. Neither a busy home (many deaths, so a high usual
     rate) nor a clinician who often writes "old age" over years (the share is the place
     type's, but the runs must be tight) is an alarm by itself.
