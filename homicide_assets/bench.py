@@ -183,7 +183,12 @@ def evaluate_against_truth(data: Path, synth_dir: Path) -> dict:
 
     from homicide_assets.lib.linkage_eval import evaluate_data_dir
     from homicide_assets.lib.series import SeriesParams
-    from homicide_assets.lib.series_eval import evaluate_series, load_truth, targets_met
+    from homicide_assets.lib.series_eval import (
+        baseline_from_data_dir,
+        evaluate_series,
+        load_truth,
+        targets_met,
+    )
     from homicide_assets.lib.settings import DataDir
 
     out: dict = {}
@@ -203,14 +208,29 @@ def evaluate_against_truth(data: Path, synth_dir: Path) -> dict:
         load_truth(synth_dir),
         SeriesParams().link_threshold,
     )
+    # the naive baseline (same postcode district and method within 30 days) on the same
+    # build's staged feeds and linkage outputs, scored the same way, side by side
+    baseline = evaluate_series(
+        baseline_from_data_dir(data),
+        None,
+        pl.read_parquet(d.warehouse_file(["linkage", "death_register"])),
+        load_truth(synth_dir),
+    )
     keep = ("planted", "found", "series_recall", "detected", "false_series", "precision",
             "false_series_per_1000_deaths")
+
+    def by_kind(result: dict) -> dict:
+        return {
+            k: {"found": f"{v['found']}/{v['planted']}", "flagged_at_member": v["flagged_at_member"]}
+            for k, v in sorted(result["by_kind"].items())
+        }
+
     out["series"] = {k: series[k] for k in keep if k in series}
-    out["series_by_kind"] = {
-        k: {"found": f"{v['found']}/{v['planted']}", "flagged_at_member": v["flagged_at_member"]}
-        for k, v in sorted(series["by_kind"].items())
-    }
+    out["series_by_kind"] = by_kind(series)
     out["series_targets_met"] = targets_met(series)
+    out["series_baseline"] = {k: baseline[k] for k in keep if k in baseline}
+    out["series_baseline_by_kind"] = by_kind(baseline)
+    out["series_baseline_targets_met"] = targets_met(baseline)
     return out
 
 

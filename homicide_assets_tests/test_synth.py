@@ -319,18 +319,50 @@ def test_counts_per_authority_track_population(synth_dir: Path) -> None:
     assert ratio.min() > 0.5 and ratio.max() < 1.6, dict(zip(sorted(pops), ratio.round(2)))
 
 
-def test_every_series_kind_is_planted_with_sizes_two_to_six(synth_dir: Path) -> None:
+def test_every_series_kind_is_planted_with_sizes_two_to_seven(synth_dir: Path) -> None:
     gt = synth_dir / "ground_truth"
     series = pl.read_parquet(gt / "series.parquet")
     deaths = pl.read_parquet(gt / "deaths.parquet")
     assert set(series["kind"].to_list()) == set(SERIES_KINDS)
-    assert series["size"].is_between(2, 6).all()
+    assert series["size"].is_between(2, 7).all()
+    # two deaths of elderly residents are no pattern any examiner's data could show
+    assert series.filter(pl.col("kind") == "institution")["size"].min() >= 3
     assert (series["death_ids"].list.len() == series["size"]).all()
     members = series.explode("death_ids").join(deaths, left_on="death_ids", right_on="death_id")
     assert members.height == series["size"].sum()
     assert (members["series_id"] == members["series_id_right"]).all()
     reports = set(deaths["police_report_id"].drop_nulls().to_list())
     assert set(series.explode("police_report_ids")["police_report_ids"].drop_nulls().to_list()) <= reports
+
+
+def test_institution_series_carry_the_certifiers_sudden_or_ill_defined_wording(
+    synth_dir: Path, deliveries
+) -> None:
+    """The realistic trace of a Shipman-like series in medical examiner data: most members
+    certified "old age" or a sudden cardiac event by the same clinician at one home; the same
+    wording is on a minority of genuine natural deaths too, so it marks no death by itself."""
+    gt = synth_dir / "ground_truth"
+    series = pl.read_parquet(gt / "series.parquet").filter(pl.col("kind") == "institution")
+    members = set(series.explode("death_ids")["death_ids"].to_list())
+    sources = pl.read_parquet(gt / "source_records.parquet").filter(pl.col("feed") == "me_deaths")
+    me = pl.concat(
+        [f for _, p, f in deliveries if p["feed"] == "me_deaths"], how="diagonal_relaxed"
+    ).with_columns(
+        pl.format("me_deaths:{}|{}", "trust_code", "me_case_id").alias("k"),
+    )
+    key_of = dict(zip(sources["record_key"].to_list(), sources["death_id"].to_list()))
+    # record keys are me_deaths:<partner>:<case id>; match on the case id
+    by_case = {k.rsplit(":", 1)[-1]: d for k, d in key_of.items()}
+    me = me.with_columns(
+        death_id=pl.col("me_case_id").replace_strict(by_case, default=None),
+        sudden=pl.col("icd10_underlying").str.contains(r"^(R54|I46)").fill_null(False),
+    ).drop_nulls("death_id")
+    planted = me.filter(pl.col("death_id").is_in(list(members)))
+    others = me.filter(~pl.col("death_id").is_in(list(members)) & pl.col("place_of_death_type").eq("care_home"))
+    assert planted.height >= 3
+    assert planted["sudden"].mean() >= 0.6
+    assert 0.02 < others["sudden"].mean() < 0.2
+    assert planted["attending_clinician_ref"].n_unique() == 1
 
 
 def test_port_like_finder_appears_in_two_reports_under_name_variants(synth_dir: Path, deliveries) -> None:

@@ -180,6 +180,13 @@ class SeriesParams:
     excess_max_members: int = 8
     excess_false_alarms_per_year: float = 0.1
     excess_simulations: int = 20
+    #: excess scan: days of data the usual rate of an entity's type is worth against its own
+    #: deaths outside the run (shrinkage for entities with little history)
+    excess_prior_days: float = 180.0
+    #: sudden or ill-defined certificates from one clinician at one place (series_scan.unexpected_groups)
+    unexpected_false_alarms_per_year: float = 0.1
+    unexpected_simulations: int = 50
+    unexpected_place_types: tuple[str, ...] = ("care_home", "home", "hospice")
     #: space-time permutation scan within substances, methods, kinds of place and the young
     scan_radii_m: tuple[float, ...] = (250.0, 1_000.0, 2_500.0, 5_000.0)
     scan_max_days: int = 100
@@ -201,6 +208,8 @@ class SeriesParams:
     scan_permutations: int = 30
     scan_false_alarms_per_year: float = 0.05
     seed: int = 0
+    #: two deaths on the same day closer than this are one incident, never a series link
+    same_incident_m: float = 100.0
     #: naive baseline: same postcode district and method within this many days
     baseline_gap_days: int = 30
 
@@ -237,6 +246,7 @@ PROFILE_SCHEMA: dict[str, pl.DataType] = {
     "place_of_death_type": pl.String,
     "clinician": pl.String,
     "me_concern": pl.Boolean,
+    "icd10": pl.String,
     "vulnerabilities": pl.List(pl.String),
     "label": pl.String,
 }
@@ -325,6 +335,7 @@ def death_profiles(
             _col(me, "place_of_death_type", pl.String).alias("place_of_death_type"),
             _col(me, "attending_clinician_ref", pl.String).alias("clinician"),
             _col(me, "me_concern", pl.Boolean).alias("me_concern"),
+            _col(me, "icd10_underlying", pl.String).alias("icd10"),
             _col(me, "home_postcode", pl.String).alias("_me_postcode"),
             _name_label(_col(me, "forename", pl.String), _col(me, "surname", pl.String)).alias("_me_label"),
         )
@@ -1308,7 +1319,14 @@ def score_pairs(
         items[etype] = ent_bits[etype]
     family = items["place"] + items["officer"] + items["clinician"]
 
-    weight = np.sum(np.vstack(list(items.values())), axis=0) - family + local_now
+    # Domestic abuse, gang association and what services knew of the deceased describe one
+    # life and go together (a domestic abuse death is often known to children's services): one
+    # family too, the strongest in full, the next at half, the third at a quarter.
+    circ = np.vstack([np.maximum(items[k], 0) for k in ("domestic", "gang", "vulnerability")])
+    ranked_circ = -np.sort(-circ, axis=0)
+    circ_family = ranked_circ[0] + 0.5 * ranked_circ[1] + 0.25 * ranked_circ[2]
+
+    weight = np.sum(np.vstack(list(items.values())), axis=0) - family + local_now - circ.sum(axis=0) + circ_family
     weight_then = (
         weight
         + ent_then["person"]
@@ -1686,7 +1704,12 @@ def find_series(
     ``staged`` maps feed names (``death_reports``, ``death_report_persons``, ``me_deaths``,
     ``safeguarding_contacts``) to staged frames; a missing feed contributes no evidence.
     """
-    from homicide_assets.lib.series_scan import excess_groups, group_links, space_time_groups
+    from homicide_assets.lib.series_scan import (
+        excess_groups,
+        group_links,
+        space_time_groups,
+        unexpected_groups,
+    )
 
     params = params or SeriesParams()
     profiles = death_profiles(register, person_clusters, staged)
@@ -1701,10 +1724,28 @@ def find_series(
         )
     )
     groups = pl.concat(
-        [excess_groups(profiles, entities, bg, params), space_time_groups(profiles, bg, params)]
+        [
+            excess_groups(profiles, entities, bg, params),
+            unexpected_groups(profiles, bg, params),
+            space_time_groups(profiles, bg, params),
+        ]
     )
     links = combine_links([scored, group_links(groups, profiles, params)], params)
-    series = assemble_series(links, profiles, params)
+    # Deaths on the same day at the same place are one incident (a fire, a crash, a double
+    # killing, or one death reported twice): the linkage and incident questions, not a series.
+    same_incident = (pl.col("days_apart") == 0) & (
+        pl.col("metres_apart").fill_null(float("inf")) < params.same_incident_m
+    )
+    links = links.with_columns(
+        same_incident=same_incident.fill_null(False),
+        evidence=pl.when(same_incident.fill_null(False))
+        .then(pl.concat_list(pl.lit(["same day and place: one incident, not a series"]), pl.col("evidence")))
+        .otherwise(pl.col("evidence")),
+        evidence_bits=pl.when(same_incident.fill_null(False))
+        .then(pl.concat_list(pl.lit([0.0]), pl.col("evidence_bits")))
+        .otherwise(pl.col("evidence_bits")),
+    )
+    series = assemble_series(links.filter(~pl.col("same_incident")), profiles, params)
     reported = links.filter(pl.col("score") >= params.report_floor)
     death_id = profiles["death_id"]
     a_id, b_id = death_id.gather(reported["a"]), death_id.gather(reported["b"])
@@ -1713,7 +1754,7 @@ def find_series(
             # a < b by death id (outputs.md)
             death_id_a=pl.min_horizontal(a_id, b_id),
             death_id_b=pl.max_horizontal(a_id, b_id),
-            linked=pl.col("score") >= params.link_threshold,
+            linked=(pl.col("score") >= params.link_threshold) & ~pl.col("same_incident"),
             score=pl.col("score").round(4),
             score_then=pl.col("score_then").round(4),
             visible_on=pl.lit(EPOCH) + pl.duration(days=pl.col("visible_day")),

@@ -31,6 +31,31 @@ import polars as pl
 
 from homicide_assets.lib.series import _UnionFind
 
+SERIES_FEEDS = ("death_reports", "death_report_persons", "me_deaths", "safeguarding_contacts")
+
+
+def baseline_from_data_dir(data: str | Path, gap_days: int | None = None) -> pl.DataFrame:
+    """The naive baseline (same postcode district and method within 30 days,
+    :func:`homicide_assets.lib.series.naive_baseline`) on a build's own staged feeds and
+    linkage outputs: what a desk check would have flagged from the same data."""
+    from homicide_assets.lib.series import SeriesParams, death_profiles, naive_baseline
+    from homicide_assets.lib.settings import DataDir
+
+    d = DataDir(data)
+    staged = {}
+    for feed in SERIES_FEEDS:
+        path = d.warehouse_file(["staged", feed])
+        staged[feed] = pl.read_parquet(path) if path.exists() else None
+    register = pl.read_parquet(d.warehouse_file(["linkage", "death_register"]))
+    clusters_path = d.warehouse_file(["linkage", "person_clusters"])
+    clusters = (
+        pl.read_parquet(clusters_path)
+        if clusters_path.exists()
+        else pl.DataFrame(schema={"record_key": pl.String, "person_key": pl.String})
+    )
+    profiles = death_profiles(register, clusters, staged)
+    return naive_baseline(profiles, gap_days if gap_days is not None else SeriesParams().baseline_gap_days)
+
 
 def load_truth(synth_dir: str | Path) -> dict[str, pl.DataFrame]:
     """The generator's ``ground_truth`` tables the scoring needs."""

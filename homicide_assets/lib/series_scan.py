@@ -38,7 +38,7 @@ from homicide_assets.lib.series import (
 from homicide_assets.lib.series_stats import SpaceTimeScan, parent_share, poisson_tail, project_m
 
 GROUP_SCHEMA = {
-    "scan": pl.String,  # excess | space_time
+    "scan": pl.String,  # excess | unexpected | space_time
     "group": pl.String,  # what the members share, e.g. "substance:nitazene", "institution:V1234"
     "members": pl.List(pl.Int64),  # profile idx, in date order
     "kinds": pl.List(pl.String),
@@ -80,7 +80,11 @@ _MU_FOR_P01 = {k: _mu_at(0.01, k) for k in range(1, 40)}
 
 def _threshold_from_minima(minima: np.ndarray, allowed_per_run: float, runs: int) -> float:
     """The p-value that null runs reach ``allowed_per_run`` times per run on average."""
-    values = np.sort(minima) if len(minima) else np.ones(1)
+    if not len(minima):
+        # the null never produced a run that could be tested: the chance of one is below about
+        # 1 / runs, so a p-value at most allowed_per_run / runs keeps the stated rate
+        return float(min(allowed_per_run, 1.0) / max(runs, 1))
+    values = np.sort(minima)
     allowed = allowed_per_run * runs
     if allowed >= 1:
         return float(values[min(int(allowed) - 1, len(values) - 1)])
@@ -91,12 +95,28 @@ def _threshold_from_minima(minima: np.ndarray, allowed_per_run: float, runs: int
 # Excess at an institution or with a clinician
 
 
-def _scan_runs(codes: np.ndarray, days: np.ndarray, rate: np.ndarray, params: SeriesParams):
+def _scan_runs(
+    codes: np.ndarray,
+    days: np.ndarray,
+    n_e: np.ndarray,
+    prior_rate: np.ndarray,
+    span_days: float,
+    params: SeriesParams,
+    fixed_rate: np.ndarray | None = None,
+):
     """Every run i..j of consecutive deaths of one entity (rows sorted by code, day) with
     ``excess_min_deaths`` to ``excess_max_members`` deaths within ``excess_max_days``:
-    (i, j, expected further deaths mu, P(at least j - i further deaths | mu))."""
+    (i, j, expected further deaths mu, P(at least j - i further deaths | mu)).
+
+    The entity's usual rate is measured *outside* the run (its other deaths over the rest of
+    the period), shrunk towards the usual rate of entities of its type with the weight of
+    ``excess_prior_days`` of data (a Gamma-Poisson posterior mean): a run cannot make itself
+    look usual, which is what a rate that counts the run's own deaths would do to a small
+    care home whose deaths doubled in a month. With ``fixed_rate`` (per row) the usual rate
+    is given instead (:func:`unexpected_groups`)."""
     out_i, out_j, out_mu, out_p = [], [], [], []
     n = len(codes)
+    t0 = params.excess_prior_days
     for off in range(params.excess_min_deaths - 1, params.excess_max_members):
         if off >= n:
             break
@@ -104,7 +124,15 @@ def _scan_runs(codes: np.ndarray, days: np.ndarray, rate: np.ndarray, params: Se
         j = i + off
         ok = (codes[j] == codes[i]) & (days[j] - days[i] < params.excess_max_days)
         i, j = i[ok], j[ok]
-        mu = rate[i] * (days[j] - days[i] + 1)
+        width = (days[j] - days[i] + 1).astype(float)
+        outside = np.maximum(n_e[i] - (off + 1), 0)
+        if fixed_rate is None:
+            rate = (outside + prior_rate[i] * t0) / (np.maximum(span_days - width, 1.0) + t0)
+        else:
+            # a rate per death of the entity (all causes) times its deaths other than the run's,
+            # and one more so an entity seen only in the run is not assumed never to die
+            rate = fixed_rate[i] * (outside + 1) / np.maximum(span_days - width, 30.0)
+        mu = rate * width
         plausible = mu < _MU_FOR_P01[off]  # beyond it P >= 0.01: never an alarm
         i, j, mu = i[plausible], j[plausible], mu[plausible]
         out_i.append(i)
@@ -117,18 +145,19 @@ def _scan_runs(codes: np.ndarray, days: np.ndarray, rate: np.ndarray, params: Se
     return np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_mu), np.concatenate(out_p)
 
 
-def excess_threshold(codes: np.ndarray, n_e: np.ndarray, span_days: float, params: SeriesParams) -> float:
+def excess_threshold(
+    codes: np.ndarray, n_e: np.ndarray, prior_rate: np.ndarray, span_days: float, params: SeriesParams
+) -> float:
     """The p-value below which a run is an excess, set by Monte Carlo so that data with no
     excess anywhere (each entity's deaths spread uniformly over the period, its count kept)
     would give ``excess_false_alarms_per_year`` alarms a year on average."""
     rng = np.random.default_rng(params.seed)
     n_codes = int(codes.max()) + 1 if len(codes) else 0
-    rate = n_e / span_days
     minima = []
     for _ in range(params.excess_simulations):
         sim = rng.integers(0, max(int(span_days), 1), len(codes))
         order = np.lexsort((sim, codes))
-        i, _j, _mu, p = _scan_runs(codes[order], sim[order], rate[order], params)
+        i, _j, _mu, p = _scan_runs(codes[order], sim[order], n_e[order], prior_rate[order], span_days, params)
         best = np.ones(n_codes)
         np.minimum.at(best, codes[order][i], p)
         minima.append(best[best < 1])
@@ -137,6 +166,25 @@ def excess_threshold(codes: np.ndarray, n_e: np.ndarray, span_days: float, param
         params.excess_false_alarms_per_year * span_days / 365.25,
         params.excess_simulations,
     )
+
+
+def _merge_runs(codes, days, i, j, mu, p) -> list[dict]:
+    """Overlapping alarm runs of one entity as one group: its rows i..j, its best run (bi..bj,
+    p, mu) and the first day any of its runs alarmed."""
+    runs: list[dict] = []
+    for r in np.lexsort((j, i, codes[i])):
+        cur = runs[-1] if runs else None
+        if cur is not None and codes[i[r]] == cur["code"] and i[r] <= cur["j"]:
+            cur["j"] = max(cur["j"], j[r])
+            cur["flag"] = min(cur["flag"], days[j[r]])
+            if p[r] < cur["p"]:
+                cur.update(p=p[r], mu=mu[r], bi=i[r], bj=j[r])
+            continue
+        runs.append(
+            {"code": codes[i[r]], "i": i[r], "j": j[r], "p": p[r], "mu": mu[r], "flag": days[j[r]],
+             "bi": i[r], "bj": j[r]}
+        )
+    return runs
 
 
 def excess_groups(
@@ -160,9 +208,11 @@ def excess_groups(
         pl.concat_str([pl.col("institution"), pl.lit(" with "), pl.col("clinician")]).alias("entity"),
     )
     ent = pl.concat([ent, combo]).unique(["etype", "entity", "idx"])
-    ent = ent.with_columns(n_e=pl.len().over("etype", "entity")).filter(
-        pl.col("n_e") >= params.excess_min_deaths
-    )
+    ent = ent.with_columns(n_e=pl.len().over("etype", "entity"))
+    # the usual rate of an entity of each type: the median over all entities of that type
+    usual = ent.unique(["etype", "entity"]).group_by("etype").agg(pl.col("n_e").median().alias("m"))
+    usual_rate = dict(zip(usual["etype"].to_list(), (usual["m"] / bg.span_days).to_list()))
+    ent = ent.filter(pl.col("n_e") >= params.excess_min_deaths)
     if ent.is_empty():
         return _empty()
     ent = ent.with_columns(code=(pl.struct("etype", "entity").rank("dense") - 1).cast(pl.Int64)).sort(
@@ -171,34 +221,15 @@ def excess_groups(
     codes = ent["code"].to_numpy()
     days = (ent["day"].to_numpy() - bg.first_day).astype(np.int64)
     n_e = ent["n_e"].to_numpy().astype(float)
-    threshold = excess_threshold(codes, n_e, bg.span_days, params)
-    i, j, mu, p = _scan_runs(codes, days, n_e / bg.span_days, params)
+    prior_rate = np.array([usual_rate[e] for e in ent["etype"].to_list()], dtype=float)
+    threshold = excess_threshold(codes, n_e, prior_rate, bg.span_days, params)
+    i, j, mu, p = _scan_runs(codes, days, n_e, prior_rate, bg.span_days, params)
     hit = p <= threshold
     i, j, mu, p = i[hit], j[hit], mu[hit], p[hit]
     if not len(i):
         return _empty()
     idx, etype, entity = ent["idx"].to_numpy(), ent["etype"].to_numpy(), ent["entity"].to_numpy()
-    runs: list[dict] = []
-    for r in np.lexsort((j, i, codes[i])):
-        cur = runs[-1] if runs else None
-        if cur is not None and codes[i[r]] == cur["code"] and i[r] <= cur["j"]:
-            cur["j"] = max(cur["j"], j[r])
-            cur["flag"] = min(cur["flag"], days[j[r]])
-            if p[r] < cur["p"]:
-                cur.update(p=p[r], mu=mu[r], bi=i[r], bj=j[r])
-            continue
-        runs.append(
-            {
-                "code": codes[i[r]],
-                "i": i[r],
-                "j": j[r],
-                "p": p[r],
-                "mu": mu[r],
-                "flag": days[j[r]],
-                "bi": i[r],
-                "bj": j[r],
-            }
-        )
+    runs = _merge_runs(codes, days, i, j, mu, p)
     rows = []
     for c in runs:
         kind = str(etype[c["i"]])
@@ -228,6 +259,139 @@ def excess_groups(
             )
         )
     return pl.DataFrame(rows, schema=GROUP_SCHEMA, orient="row")
+
+
+#: Underlying causes that say a death was sudden or ill-defined rather than the end of a
+#: disease (ICD-10 R54 senility / "old age", R96-R99 sudden or unknown cause, I46 cardiac
+#: arrest, which registrars query as a mode of dying): what the Shipman Inquiry found on the
+#: certificates of his victims, who had not been expected to die.
+UNEXPECTED_ICD10_PREFIXES = ("R54", "R96", "R97", "R98", "R99", "I46")
+
+
+def is_unexpected(icd10: pl.Expr) -> pl.Expr:
+    code = icd10.str.strip_chars().str.to_uppercase()
+    return pl.any_horizontal([code.str.starts_with(p) for p in UNEXPECTED_ICD10_PREFIXES]).fill_null(False)
+
+
+def unexpected_groups(profiles: pl.DataFrame, bg: Background, params: SeriesParams) -> pl.DataFrame:
+    """Too many sudden or ill-defined certificates from one clinician at one institution.
+
+    For each place of death and attending clinician (medical examiner data), the deaths
+    certified with a sudden or ill-defined underlying cause (:data:`UNEXPECTED_ICD10_PREFIXES`)
+    are scanned in runs as in :func:`excess_groups`, against the rate that pair would show if
+    its deaths were certified like everyone's: its natural deaths other than the run's own
+    (spread over the rest of the period) times the share of such certificates among natural
+    deaths at that type of place. The alarm threshold is set by Monte Carlo under exactly that
+    null (each of the pair's natural deaths independently sudden or ill-defined at the share
+    of its type of place; days kept), for
+    ``unexpected_false_alarms_per_year``. Neither a busy home (many deaths, so a high usual
+    rate) nor a clinician who often writes "old age" over years (the share is the place
+    type's, but the runs must be tight) is an alarm by itself.
+
+    Only deaths outside hospital (``unexpected_place_types``: care homes, the person's home,
+    hospices), where one doctor who knew the patient certifies: in hospital the recorded
+    clinician is the consultant of a ward whose certificates are written by rotating doctors,
+    and on the generator's force-decade data the scan's hospital alarms ran at about five
+    times its stated rate (benchmarks/series.md); hospital excesses are left to
+    :func:`excess_groups`.
+    """
+    # natural deaths only (ICD-10 chapters A-R and U): the share of "old age" among all hospital
+    # deaths is diluted by overdoses and injuries, so a clinician on an elderly ward would
+    # look excessive against it; against the natural deaths it is not
+    natural = pl.col("icd10").str.strip_chars().str.to_uppercase().str.contains(r"^[A-RU]")
+    base = profiles.filter(
+        pl.col("institution").is_not_null()
+        & pl.col("clinician").is_not_null()
+        & pl.col("icd10").is_not_null()
+        & natural
+        & pl.col("place_of_death_type").is_in(list(params.unexpected_place_types))
+    ).select(
+        "idx",
+        "day",
+        pl.col("place_of_death_type").fill_null("other").alias("ptype"),
+        pl.concat_str([pl.col("institution"), pl.lit(" with "), pl.col("clinician")]).alias("entity"),
+        is_unexpected(pl.col("icd10")).alias("unexpected"),
+    )
+    if base.is_empty() or not base["unexpected"].any():
+        return _empty()
+    base = base.with_columns(
+        share=pl.col("unexpected").mean().over("ptype"),
+        n_all=pl.len().over("entity"),
+        code=(pl.col("entity").rank("dense") - 1).cast(pl.Int64),
+    ).sort("code", "day", "idx")
+    span = bg.span_days
+    codes_all = base["code"].to_numpy()
+    days_all = (base["day"].to_numpy() - bg.first_day).astype(np.int64)
+    share = base["share"].to_numpy()
+    # the pair's usual rate of such certificates per death it certifies; the run's own
+    # deaths are left out of the pair's deaths (see _scan_runs)
+    rate_all = share
+    n_codes = int(codes_all.max()) + 1
+    dummy = np.zeros(len(codes_all))
+    n_all = base["n_all"].to_numpy()
+
+    def scan(mask: np.ndarray):
+        codes, days, rate = codes_all[mask], days_all[mask], rate_all[mask]
+        n_e = np.bincount(codes, minlength=n_codes)[codes]
+        keep = n_e >= params.excess_min_deaths
+        rows = np.flatnonzero(mask)[keep]
+        i, j, mu, p = _scan_runs(
+            codes[keep], days[keep], n_all[rows].astype(float), dummy[: keep.sum()], span, params,
+            fixed_rate=rate[keep],
+        )
+        return rows, i, j, mu, p
+
+    rng = np.random.default_rng(params.seed + 1)
+    minima = []
+    for _ in range(params.unexpected_simulations):
+        rows, i, _j, _mu, p = scan(rng.random(len(share)) < share)
+        best = np.ones(n_codes)
+        np.minimum.at(best, codes_all[rows][i], p)
+        minima.append(best[best < 1])
+    threshold = _threshold_from_minima(
+        np.concatenate(minima) if minima else np.ones(1),
+        params.unexpected_false_alarms_per_year * span / 365.25,
+        params.unexpected_simulations,
+    )
+    rows, i, j, mu, p = scan(base["unexpected"].to_numpy())
+    hit = p <= threshold
+    i, j, mu, p = i[hit], j[hit], mu[hit], p[hit]
+    if not len(i):
+        return _empty()
+    codes, days = codes_all[rows], days_all[rows]
+    idx, entity = base["idx"].to_numpy()[rows], base["entity"].to_numpy()[rows]
+    ptype, share_r = base["ptype"].to_numpy()[rows], share[rows]
+    n_all = n_all[rows]
+    out = []
+    for c in _merge_runs(codes, days, i, j, mu, p):
+        members = [int(x) for x in idx[c["i"] : c["j"] + 1]]
+        best_n = int(c["bj"] - c["bi"] + 1)
+        width = int(days[c["bj"]] - days[c["bi"]] + 1)
+        text = (
+            f"{best_n} deaths certified with a sudden or ill-defined cause (old age, cardiac arrest, sudden "
+            f"death) by the same clinician at the same place ({entity[c['i']]}) within {width} days, where "
+            f"{c['mu'] + 1:.2f} would be usual for its {int(n_all[c['i']])} deaths over the period at "
+            f"{_pct_words(share_r[c['i']])} of natural {_words(str(ptype[c['i']]))} deaths certified so (Poisson p = "
+            f"{c['p']:.1g}; alarm threshold {threshold:.1g}, {params.unexpected_false_alarms_per_year:g} "
+            f"false alarms a year)"
+        )
+        out.append(
+            (
+                "unexpected",
+                f"unexpected:{entity[c['i']]}",
+                members,
+                ["shared_clinician", "shared_institution"],
+                text,
+                float(c["p"]),
+                threshold,
+                int(c["flag"] + bg.first_day),
+            )
+        )
+    return pl.DataFrame(out, schema=GROUP_SCHEMA, orient="row")
+
+
+def _pct_words(share: float) -> str:
+    return f"{share * 100:.1f}%"
 
 
 # ----------------------------------------------------------------------------------------

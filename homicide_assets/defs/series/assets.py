@@ -75,6 +75,12 @@ class SeriesConfig(Config):
         gt=0.0,
         description="False alarms a year allowed to the institution and clinician excess scan.",
     )
+    unexpected_false_alarms_per_year: float = Field(
+        default=SeriesParams.unexpected_false_alarms_per_year,
+        gt=0.0,
+        description="False alarms a year allowed to the scan of sudden or ill-defined certificates "
+        "from one clinician at one place.",
+    )
     alert: bool = Field(default=True, description="Alert analysts when a series appears or grows.")
 
     def params(self) -> SeriesParams:
@@ -82,6 +88,7 @@ class SeriesConfig(Config):
             link_threshold=self.link_threshold,
             scan_false_alarms_per_year=self.scan_false_alarms_per_year,
             excess_false_alarms_per_year=self.excess_false_alarms_per_year,
+            unexpected_false_alarms_per_year=self.unexpected_false_alarms_per_year,
         )
 
 
@@ -241,7 +248,10 @@ def series_search(
                 f"- space-time scan: {params.scan_false_alarms_per_year} false alarms a year over all groups "
                 f"(Monte Carlo, {params.scan_permutations} permutations of the dates)\n"
                 f"- institution and clinician excess: {params.excess_false_alarms_per_year} false alarms a year "
-                f"(Monte Carlo, {params.excess_simulations} simulations)"
+                f"(Monte Carlo, {params.excess_simulations} simulations)\n"
+                f"- sudden or ill-defined certificates from one clinician at one place: "
+                f"{params.unexpected_false_alarms_per_year} false alarms a year (Monte Carlo, "
+                f"{params.unexpected_simulations} simulations)"
             ),
             **_knox(result.profiles),
         },

@@ -104,6 +104,9 @@ DEATH_SCHEMA: dict[str, pl.DataType] = {
     "hospital_site": pl.String,
     "care_home_code": pl.String,
     "clinician_ref": pl.String,
+    #: planted institution series only: the certificate wording the certifier used (an index
+    #: into text.SUDDEN_CAUSES); null elsewhere (causes are drawn by health._causes)
+    "certified_as": pl.Int64,
     "method": pl.String,
     "substances": pl.List(pl.String),
     "domestic": pl.Boolean,

@@ -201,6 +201,9 @@ def render_strings(
     case_pick = pl.Series(rng.integers(0, 3, n))
     for column in FEEDS[feed].columns:
         c = pl.col(column.name)
+        if column.name in frame.columns and frame.schema[column.name] == pl.Null:
+            # a part whose values are all missing (e.g. no due date agreed yet) has no type
+            c = c.cast({"date": pl.Date, "timestamp": pl.Datetime("us")}.get(column.type, pl.String))
         if column.type == "date":
             e = c.dt.strftime(date_fmt)
         elif column.type == "timestamp":

@@ -19,7 +19,7 @@ from homicide_assets.lib.synth.rand import (
     minutes_of_day,
     poisson_count,
 )
-from homicide_assets.lib.synth.text import CAUSES, ed_location_texts
+from homicide_assets.lib.synth.text import CAUSES, SUDDEN_CAUSES, ed_location_texts
 
 #: Medical examiner ``place_of_death_type`` for the deaths' place (hospital, home, care_home, hospice,
 #: public_place, other are the contract's values already).
@@ -59,6 +59,12 @@ def _causes(rng: np.random.Generator, apparent: np.ndarray) -> tuple[list, list,
     return c1a, c1b, c2, icd
 
 
+def _certified(certified_as: pl.Series) -> tuple[list[int], list[int]]:
+    values = certified_as.to_list()
+    rows = [i for i, v in enumerate(values) if v is not None]
+    return rows, [int(values[i]) for i in rows]
+
+
 def build_me_deaths(
     rng: np.random.Generator,
     deaths: pl.DataFrame,
@@ -76,6 +82,10 @@ def build_me_deaths(
     unnatural = apparent != "natural"
     referred = unnatural | (rng.random(n) < np.where(me["police"].to_numpy(), 0.5, 0.06))
     c1a, c1b, c2, icd = _causes(rng, apparent)
+    if "certified_as" in me.columns:  # planted institution series: the certifier's own wording
+        for i, k in zip(*_certified(me["certified_as"])):
+            a, b, c, code = SUDDEN_CAUSES[k]
+            c1a[i], c1b[i], c2[i], icd[i] = a, b or None, c or None, code
     pending = unnatural & (rng.random(n) < 0.5)
     for i in np.flatnonzero(pending):
         c1a[i] = c1b[i] = c2[i] = icd[i] = None

@@ -35,6 +35,7 @@ from homicide_assets.lib.synth.deaths import birth_dates, conform
 from homicide_assets.lib.synth.institutions import Institutions
 from homicide_assets.lib.synth.noise import name_variant
 from homicide_assets.lib.synth.people import PersonIds, new_persons
+from homicide_assets.lib.synth.text import SUDDEN_CAUSES
 
 SERIES_KINDS = (
     "port_like",
@@ -56,7 +57,9 @@ SERIES_PER_FORCE_YEAR: dict[str, float] = {
 #: Series size (inclusive range) by strength.
 SIZES: dict[str, dict[str, tuple[int, int]]] = {
     "port_like": {"strong": (4, 5), "moderate": (3, 4), "weak": (2, 3)},
-    "institution": {"strong": (5, 6), "moderate": (3, 4), "weak": (2, 3)},
+    # at least three: two deaths of elderly residents under one clinician are not a pattern any
+    # examiner's data can show (see benchmarks/series.md)
+    "institution": {"strong": (5, 7), "moderate": (4, 5), "weak": (3, 4)},
     "drug_batch": {"strong": (4, 6), "moderate": (3, 4), "weak": (2, 3)},
     "violence_network": {"strong": (3, 4), "moderate": (2, 3), "weak": (2, 2)},
     "suicide_cluster": {"strong": (4, 5), "moderate": (3, 3), "weak": (2, 2)},
@@ -297,6 +300,16 @@ def _institution(ctx: _Context, sid: str, strength: str) -> None:
     row = int(rng.choice(homes.height, p=w / w.sum()))
     home = homes.row(row, named=True)
     clinician = _care_home_gp(ctx, row)
+    # The certifier's own wording for residents who were not expected to die (Shipman: "old
+    # age", a sudden cardiac event, no disease leading to it): a habitual phrase, sometimes
+    # another sudden one, and now and then an ordinary natural cause.
+    habit = int(rng.integers(0, len(SUDDEN_CAUSES)))
+    wording = [
+        None
+        if rng.random() < 0.1
+        else (habit if rng.random() < 0.7 else int(rng.integers(0, len(SUDDEN_CAUSES))))
+        for _ in range(size)
+    ]
     sexes = np.where(rng.random(size) < 0.65, "f", "m")
     victims = ctx.people(
         sexes,
@@ -328,6 +341,7 @@ def _institution(ctx: _Context, sid: str, strength: str) -> None:
                 apparent_category="natural",
                 care_home_code=home["care_home_code"],
                 clinician_ref=clinician,
+                certified_as=wording[i],
                 series_id=sid,
             )
         )
@@ -342,7 +356,8 @@ def _institution(ctx: _Context, sid: str, strength: str) -> None:
             "description": (
                 f"{size} elderly residents of care home {home['care_home_code']} died within "
                 f"{(days[-1] - days[0]).days} days with the same attending clinician {clinician}; all "
-                f"certified natural and none referred to the coroner"
+                f"certified natural, {sum(w is not None for w in wording)} with sudden or ill-defined "
+                f"wording (old age, a sudden cardiac event)"
             ),
         }
     )

@@ -282,6 +282,9 @@ CAUSES: dict[str, tuple[tuple[str, str, str, str, float], ...]] = {
         ("COVID-19 pneumonia", "", "Chronic kidney disease", "U07.1", 1.5),
         ("End stage renal failure", "Diabetic nephropathy", "", "N18.5", 1.5),
         ("Alcoholic liver disease", "", "", "K70.3", 1.5),
+        # sudden or ill-defined certificates: a small share of genuine natural deaths
+        ("Old age", "", "", "R54", 1.0),
+        ("Sudden cardiac death", "", "Ischaemic heart disease", "I46.1", 0.5),
     ),
     "drug": (
         ("Mixed drug toxicity", "", "", "X42", 5),
@@ -301,6 +304,16 @@ CAUSES: dict[str, tuple[tuple[str, str, str, str, float], ...]] = {
     "homicide": (("Stab wound to the chest", "", "", "X99", 4), ("Head injury", "Assault", "", "Y09", 3)),
     "road_traffic": (("Multiple injuries", "Road traffic collision", "", "V89.2", 1),),
 }
+
+#: Wording a certifier who causes deaths uses for residents who were not expected to die
+#: (the Shipman Inquiry's pattern: "old age" or a sudden cardiac event, no disease leading to
+#: it): the same small set as genuine sudden or ill-defined natural deaths in ``CAUSES``.
+SUDDEN_CAUSES: tuple[tuple[str, str, str, str], ...] = (
+    ("Old age", "", "", "R54"),
+    ("Frailty of old age", "", "", "R54"),
+    ("Sudden cardiac death", "", "Ischaemic heart disease", "I46.1"),
+    ("Cardiac arrest", "", "", "I46.9"),
+)
 
 #: Themes a recommendation classifier should find, with phrasings (``{org}``, ``{board}`` filled in).
 RECOMMENDATION_THEMES: dict[str, tuple[str, ...]] = {
