@@ -19,8 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
-from scipy.special import pdtrc
 
 #: Days by which a group's own dates are jittered in the scan's null (keeps seasons, breaks bursts).
 NULL_JITTER_DAYS = 30
@@ -30,6 +28,21 @@ M_PER_DEG_LAT = 111_132.0
 #: interpolates between them on a log-log scale.
 DENSITY_RADII_M: tuple[float, ...] = (100.0, 200.0, 400.0, 800.0, 1_600.0, 3_200.0, 6_400.0)
 
+
+
+def cKDTree(*args, **kwargs):  # noqa: N802 - scipy's name, imported on first use
+    """``scipy.spatial.cKDTree``, imported on first use (scipy costs seconds at import in
+    every Dagster run worker)."""
+    from scipy.spatial import cKDTree as tree
+
+    return tree(*args, **kwargs)
+
+
+def pdtrc(k, mu):
+    """``scipy.special.pdtrc`` (Poisson upper tail), imported on first use."""
+    from scipy.special import pdtrc as upper
+
+    return upper(k, mu)
 
 def project_m(lat, lon, lat0: float | None = None) -> np.ndarray:
     """(n, 2) array of x, y metres on an equirectangular plane centred at ``lat0``."""
