@@ -39,15 +39,8 @@ def downstream_of(context: SensorEvaluationContext, key: AssetKey) -> list[Asset
     repo = context.repository_def
     if repo is None:
         return []
-    graph = repo.asset_graph
-    seen: set[AssetKey] = set()
-    todo = [key]
-    while todo:
-        for child in graph.get(todo.pop()).child_keys:
-            if child not in seen:
-                seen.add(child)
-                todo.append(child)
-    return sorted(seen, key=lambda k: k.to_user_string())
+    keys = AssetSelection.assets(key).downstream(include_self=False).resolve(repo.asset_graph)
+    return sorted(keys, key=lambda k: k.to_user_string())
 
 
 @sensor(
