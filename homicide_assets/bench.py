@@ -103,14 +103,16 @@ def next_police_extract(landing: Path, into: Path) -> Path:
     """
     import csv
     import io
-    from datetime import date, timedelta
+    from datetime import timedelta
 
-    def extract_date(path: Path) -> date:
-        return date(*(int(x) for x in (path.stem.split("__")[2][:4], path.stem.split("__")[2][4:6],
-                                       path.stem.split("__")[2][6:8])))
+    from homicide_assets.lib.parsing import parse_delivery_name
 
-    files = sorted((landing / "wmp").glob("wmp__death_reports__*.csv"), key=lambda f: (extract_date(f), f.name))
-    newest = extract_date(files[-1])
+    def order(path: Path) -> tuple:
+        name = parse_delivery_name(path.name)
+        return name.extract_date, name.seq, path.name
+
+    files = sorted((landing / "wmp").glob("wmp__death_reports__*.csv"), key=order)
+    newest = order(files[-1])[0]
     for source in reversed(files):
         rows = list(csv.reader(io.StringIO(source.read_text(encoding="utf-8-sig"), newline="")))
         if len(rows) > 1:
