@@ -935,7 +935,7 @@ def police_partner_tables(patterns: pl.DataFrame, inputs: ReportInputs) -> list[
                     .list.sort()
                     .alias("sources"),
                 )
-                .sort("date_of_death")
+                .sort("date_of_death", "death_id", nulls_last=True)
             )
             blocks.append(
                 Block(
@@ -975,7 +975,7 @@ def police_partner_tables(patterns: pl.DataFrame, inputs: ReportInputs) -> list[
                     "classification_disagreement",
                     "disagreements",
                 )
-                .sort("date_of_death")
+                .sort("date_of_death", "death_id", nulls_last=True)
             )
             blocks.append(
                 Block(
@@ -1139,7 +1139,7 @@ def series_tables(inputs: ReportInputs) -> list[Block]:
                 pl.concat_str([pl.col("forename"), pl.col("surname")], separator=" ", ignore_nulls=True),
             ).iter_rows()
         )
-    s = series.sort("score", descending=True)
+    s = series.sort(["score", "series_id"], descending=[True, False])
     rows = []
     for r in s.iter_rows(named=True):
         ids = r.get("death_ids") or []
@@ -1208,7 +1208,7 @@ def case_link_blocks(inputs: ReportInputs) -> list[Block]:
     if links is None or links.is_empty():
         return []
     cols = [c for c in ("death_id_a", "death_id_b", "score", "evidence") if c in links.columns]
-    top = links.sort("score", descending=True).select(cols)
+    top = links.sort(["score", "death_id_a", "death_id_b"], descending=[True, False, False]).select(cols)
     return [
         Block(
             "table",
@@ -1240,7 +1240,7 @@ def lessons_tables(inputs: ReportInputs) -> list[Block]:
                 pl.len().cast(pl.Int64).alias("recommendations"),
                 pl.col("overdue").sum().cast(pl.Int64).alias("overdue"),
             )
-            .sort("recommendations", descending=True)
+            .sort(["recommendations", "status"], descending=[True, False])
         )
         blocks.append(
             Block(
@@ -1271,7 +1271,7 @@ def lessons_tables(inputs: ReportInputs) -> list[Block]:
                 pl.col("overdue").sum().cast(pl.Int64).alias("overdue"),
             )
             .with_columns((pl.col("reviews") > 1).alias("repeated"))
-            .sort("recommendations", descending=True)
+            .sort(["recommendations", "themes"], descending=[True, False])
             .rename({"themes": "theme"})
         )
         blocks.append(
@@ -1303,7 +1303,7 @@ def lessons_tables(inputs: ReportInputs) -> list[Block]:
                 pl.col("overdue").sum().cast(pl.Int64).alias("overdue"),
                 pl.col("days_open").median().alias("median_days_open"),
             )
-            .sort("overdue", "recommendations", descending=True)
+            .sort(["overdue", "recommendations", "owner_organisation"], descending=[True, True, False])
         )
         blocks.append(
             Block(
@@ -1506,7 +1506,7 @@ def quality_tables(inputs: ReportInputs) -> list[Block]:
             q.filter(pl.col("kind") == "row")
             .group_by("partner_id", "feed", "column", "rule")
             .agg(pl.struct("delivery_id", "line").n_unique().cast(pl.Int64).alias("rows"))
-            .sort("rows", descending=True)
+            .sort(["rows", "partner_id", "feed", "column", "rule"], descending=[True, False, False, False, False])
         )
         blocks.append(
             Block(
@@ -1613,7 +1613,7 @@ def quality_tables(inputs: ReportInputs) -> list[Block]:
                 ).alias("days_late")
             )
             .filter(pl.col("days_late").is_null() | (pl.col("days_late") > 0))
-            .sort("days_late", descending=True)
+            .sort(["days_late", "partner_id", "feed"], descending=[True, False, False], nulls_last=True)
         )
         blocks.append(
             Block(
@@ -1768,7 +1768,7 @@ def executive_summary(
         tiles.append({"key": "homicides", "value": hom_text, "label": "homicides, 12 months"})
     funnel = p.filter((pl.col("section") == "funnel") & (pl.col("measure") == "all"))
     if funnel.height:
-        top = funnel.sort("rate_per_100k", descending=True).row(0, named=True)
+        top = funnel.sort(["rate_per_100k", "category"], descending=[True, False]).row(0, named=True)
         hidden = partner and _cell(rendered, "by_local_authority", top["category"], "deaths")[0] in (
             "<5",
             "[c]",
@@ -1790,7 +1790,7 @@ def executive_summary(
         if ex.height:
             where = "; ".join(
                 f"{r['category']} {MEASURE_LABELS[r['measure']]} in {r['period_start']:%B %Y} ({r['exceedance']})"
-                for r in ex.sort("period_start").head(6).iter_rows(named=True)
+                for r in ex.sort("period_start", "category", "measure").head(6).iter_rows(named=True)
             )
             more = f" and {ex.height - 6} more" if ex.height > 6 else ""
             bullets.append(
@@ -1819,7 +1819,7 @@ def executive_summary(
                 if period and "first_flagged_on" in series.columns
                 else 0
             )
-            best = series.sort("score", descending=True).row(0, named=True)
+            best = series.sort(["score", "series_id"], descending=[True, False]).row(0, named=True)
             size = disclosure.suppress_value(best["size"]) if partner else f"{best['size']}"
             bullets.append(
                 f"{n} linked series of deaths ({new} first flagged in the reporting period); the strongest has "
