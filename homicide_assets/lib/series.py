@@ -153,6 +153,13 @@ class SeriesParams:
     profile_m: float = 0.5
     #: ages within this many years count as the same age band
     profile_age_gap: int = 8
+    #: weigh what kind of death two deaths share together, not one feature at a time (see
+    #: :func:`_joint_kind`), for pairs scoring at least this on the one-at-a-time weighing
+    joint_kind: bool = True
+    joint_kind_floor: float = 0.002
+    #: pseudo-deaths added to the observed and expected counts of deaths of one kind near two
+    #: (the ratio of the two is how much nearer that kind lies than all deaths do)
+    kind_prior_deaths: float = 1.0
     vulnerability_m: float = 0.4
     flag_m: float = 0.8  # both domestic abuse related, both gang related
     #: how far apart and how long apart members of one series are: an equal mixture of
@@ -1030,6 +1037,158 @@ SUBSTANCE_WORDS = {
     "spice": "spice (synthetic cannabinoids)",
 }
 
+class _KindIndex:
+    """Police-reported deaths' kind features as boolean masks, for counting deaths alike in
+    several ways at once (built once per search, masks cached by feature)."""
+
+    def __init__(self, p: pl.DataFrame):
+        police = p["has_police_report"].fill_null(False).to_numpy()
+        self.idx = np.flatnonzero(police)
+        self.pos = np.full(p.height, -1)
+        self.pos[self.idx] = np.arange(len(self.idx))
+        sub = p[self.idx]
+        self.method = np.array([x if x is not None else "" for x in sub["method"].to_list()], dtype=object)
+        self.loc = np.array([x if x is not None else "" for x in sub["location_type"].to_list()], dtype=object)
+        self.dom = sub["domestic"].fill_null(False).to_numpy()
+        self.gang = sub["gang"].fill_null(False).to_numpy()
+        self.sex = np.array([x if x is not None else "" for x in sub["sex"].to_list()], dtype=object)
+        self.age = sub["age"].fill_null(-1).to_numpy()
+        self._lists = {"s": sub["substances"], "v": sub["vulnerabilities"]}
+        lat, lon = sub["lat"].to_numpy().astype(float), sub["lon"].to_numpy().astype(float)
+        self.xy = project_m(lat, lon, float(np.nanmean(p["lat"].to_numpy().astype(float))))
+        self.cache: dict[tuple, np.ndarray] = {}
+
+    def mask(self, feature: tuple) -> np.ndarray:
+        if feature not in self.cache:
+            kind, value = feature
+            if kind == "method":
+                m = self.method == value
+            elif kind == "loc":
+                m = self.loc == value
+            elif kind == "dom":
+                m = self.dom.copy()
+            elif kind == "gang":
+                m = self.gang.copy()
+            else:
+                m = self._lists[kind].list.contains(value).fill_null(False).to_numpy()
+            self.cache[feature] = m
+        return self.cache[feature]
+
+
+def _joint_kind(rows, a, b, p, bg, params, *, same_method, same_loc, dom, gang, prof_ok, lo, hi, sub_of, vul_of, dist, same_inst):
+    """Weigh what kind of death a pair shares as one item, counted on the force's own deaths.
+
+    One feature at a time, "both gang related", "both at licensed premises" and "both men
+    aged 19-27" multiply as if independent; on the force's data they go together. Here the
+    share ``u`` is the share of *other* police-reported deaths alike in **all** the ways the
+    two are (same method, kind of place, domestic abuse or gang flag, sex and age band,
+    every shared substance and vulnerability), and ``m`` the product of each feature's
+    ``m``. Their nearness is then weighed among deaths of that kind: the share of them within
+    the pair's distance (shrunk towards all deaths' share with ``kind_prior_deaths``), since
+    deaths of one kind cluster (custody deaths at a police station, homeless drug deaths in
+    the centre). Returns per row: kind bits, place bits, a plain-words line, and whether the
+    row had any kind feature (else its items are left as they were).
+    """
+    index = _KindIndex(p)
+    method = p["method"].to_numpy(allow_copy=True)
+    loc = p["location_type"].to_numpy(allow_copy=True)
+    sex = p["sex"].to_numpy(allow_copy=True)
+    age = p["age"].fill_null(-1).to_numpy()
+    n_police = max(bg.n_police, 1)
+    kind_bits = np.zeros(len(rows))
+    place_bits = np.zeros(len(rows))
+    texts: list[str | None] = [None] * len(rows)
+    done = np.zeros(len(rows), dtype=bool)
+    base_cache: dict[tuple, np.ndarray] = {}
+    for i, r in enumerate(rows.tolist()):
+        ai, bi = int(a[r]), int(b[r])
+        feats: list[tuple] = []
+        m = 1.0
+        words: list[str] = []
+        if same_method[r]:
+            feats.append(("method", method[ai]))
+            m *= params.method_m
+            words.append(_words(method[ai]))
+        if same_loc[r]:
+            feats.append(("loc", loc[ai]))
+            m *= params.location_type_m
+            words.append(f"at a {_words(loc[ai])} location")
+        if dom[ai] and dom[bi]:
+            feats.append(("dom", True))
+            m *= params.flag_m
+            words.append("domestic abuse related")
+        if gang[ai] and gang[bi]:
+            feats.append(("gang", True))
+            m *= params.flag_m
+            words.append("gang related")
+        subs = sorted(set(sub_of.get(r, [])))
+        if subs:
+            feats.extend(("s", x) for x in subs)
+            m *= params.substance_m
+            words.append(", ".join(SUBSTANCE_WORDS.get(x, x) for x in subs))
+        vuls = sorted(set(vul_of.get(r, [])))
+        if vuls:
+            feats.extend(("v", x) for x in vuls)
+            m *= params.vulnerability_m
+            words.append("known to services (" + ", ".join(x.replace("_", " ") for x in vuls[:3]) + ")")
+        if prof_ok[r]:
+            m *= params.profile_m
+            who = "men" if sex[ai] == "m" else "women"
+            words.append(f"{who} aged {max(int(lo[r]), 0)}-{int(hi[r])}")
+        if not feats and not prof_ok[r]:
+            place_bits[i] = np.nan
+            continue
+        key = tuple(feats)
+        if key not in base_cache:
+            mk = np.ones(len(index.idx), dtype=bool)
+            for f_ in feats:
+                mk &= index.mask(f_)
+            base_cache[key] = mk
+        mk = base_cache[key]
+        if prof_ok[r]:
+            mk = mk & (index.sex == sex[ai]) & (index.age >= lo[r]) & (index.age <= hi[r])
+        selves = [x for x in (ai, bi) if index.pos[x] >= 0 and mk[index.pos[x]]]
+        k = max(int(mk.sum()) - len(selves), 0)
+        u = (k + 0.5) / n_police
+        kind_bits[i] = max(math.log2(m / u), 0.0)
+        done[i] = True
+        text = f"alike in kind: {k} other police death reports ({_pct(k / n_police)}) are all of: " + "; ".join(words)
+        place_bits[i] = np.nan
+        d = dist[r]
+        if np.isfinite(d) and not same_inst[r]:
+            d_eff = max(float(d), params.min_distance_m)
+            pts = index.xy[mk]
+            pts = pts[np.isfinite(pts[:, 0])]
+            s_all = 0.5 * (
+                share_within(bg.density[[ai]], np.array([d_eff]), bg.n_geo)[0]
+                + share_within(bg.density[[bi]], np.array([d_eff]), bg.n_geo)[0]
+            )
+            near = 0.0
+            for x in (ai, bi):
+                if index.pos[x] >= 0 and np.isfinite(index.xy[index.pos[x], 0]):
+                    c = index.xy[index.pos[x]]
+                    near += float(np.sum(np.hypot(pts[:, 0] - c[0], pts[:, 1] - c[1]) <= d_eff))
+                else:
+                    near += s_all * len(pts)
+            near = max(near / 2 - len(selves), 0.0)
+            # how many times more of this kind lie this near than all deaths' geography says,
+            # with one death's worth of doubt either way (a few such deaths say little)
+            expected = k * s_all
+            ratio = (near + params.kind_prior_deaths) / (expected + params.kind_prior_deaths)
+            share = min(s_all * ratio, 1.0)
+            if d_eff <= DENSITY_RADII_M[-1]:
+                place_bits[i] = max(float(_bits(mixture_cdf(d_eff, params.place_scales_m), share)), -2.0)
+            else:
+                place_bits[i] = 0.0
+            if k >= 1:
+                text += (
+                    f"; {near:.0f} of those within {_fmt_distance(d_eff)} of these two, where"
+                    f" {expected:.1f} would be if they lay like all deaths"
+                )
+        texts[i] = text
+    return kind_bits, place_bits, texts, done
+
+
 SCORED_SCHEMA = {
     "a": pl.Int64,
     "b": pl.Int64,
@@ -1313,29 +1472,81 @@ def score_pairs(
         ranked = -np.sort(-np.vstack([np.maximum(place, 0), officer, clinician]), axis=0)
         return ranked[0] + 0.5 * ranked[1] + 0.25 * ranked[2] + np.minimum(place, 0)
 
-    local_now = local_family(items["place"], ent_bits["officer"], ent_bits["clinician"])
-    local_then = local_family(items["place"], ent_then["officer"], ent_then["clinician"])
     for etype in etypes:
         items[etype] = ent_bits[etype]
-    family = items["place"] + items["officer"] + items["clinician"]
 
-    # Domestic abuse, gang association and what services knew of the deceased describe one
-    # life and go together (a domestic abuse death is often known to children's services): one
-    # family too, the strongest in full, the next at half, the third at a quarter.
-    circ = np.vstack([np.maximum(items[k], 0) for k in ("domestic", "gang", "vulnerability")])
-    ranked_circ = -np.sort(-circ, axis=0)
-    circ_family = ranked_circ[0] + 0.5 * ranked_circ[1] + 0.25 * ranked_circ[2]
+    def combine(items):
+        local_now = local_family(items["place"], ent_bits["officer"], ent_bits["clinician"])
+        local_then = local_family(items["place"], ent_then["officer"], ent_then["clinician"])
+        family = items["place"] + items["officer"] + items["clinician"]
+        # Domestic abuse, gang association and what services knew of the deceased describe one
+        # life and go together (a domestic abuse death is often known to children's services): one
+        # family too, the strongest in full, the next at half, the third at a quarter.
+        circ = np.vstack([np.maximum(items[k], 0) for k in ("domestic", "gang", "vulnerability")])
+        ranked_circ = -np.sort(-circ, axis=0)
+        circ_family = ranked_circ[0] + 0.5 * ranked_circ[1] + 0.25 * ranked_circ[2]
+        weight = (
+            np.sum(np.vstack(list(items.values())), axis=0) - family + local_now - circ.sum(axis=0) + circ_family
+        )
+        weight_then = (
+            weight
+            + ent_then["person"]
+            - ent_bits["person"]
+            + ent_then["institution"]
+            - ent_bits["institution"]
+            + local_then
+            - local_now
+        )
+        return weight, weight_then
 
-    weight = np.sum(np.vstack(list(items.values())), axis=0) - family + local_now - circ.sum(axis=0) + circ_family
-    weight_then = (
-        weight
-        + ent_then["person"]
-        - ent_bits["person"]
-        + ent_then["institution"]
-        - ent_bits["institution"]
-        + local_then
-        - local_now
-    )
+    items["kind"] = np.zeros(n)
+    weight, weight_then = combine(items)
+    # What kind of death two deaths share (method, kind of place, substances, victim, what
+    # services knew), and how near they are, weighed together on the force's own deaths:
+    # young men, gang related, at licensed premises, in the city centre are one common kind
+    # of death, not four rare coincidences.
+    kind_text: list[str | None] = [None] * n
+    shown = {k: v.copy() for k, v in items.items()}
+    if params.joint_kind:
+        best = np.maximum(weight, weight_then) + bg.prior_bits
+        rows = np.flatnonzero(best >= -np.log2(1 / params.joint_kind_floor - 1))
+        if len(rows):
+            sub_of: dict[int, list[str]] = {}
+            if sub_rows.height:
+                for r_, s_ in zip(sub_rows["_row"].to_list(), sub_rows["s"].to_list()):
+                    sub_of.setdefault(r_, []).append(s_)
+            vul_of: dict[int, list[str]] = {}
+            if vul_rows.height:
+                for r_, v_ in zip(vul_rows["_row"].to_list(), vul_rows["v"].to_list()):
+                    vul_of.setdefault(r_, []).append(v_)
+            kind_bits, place_new, texts, done = _joint_kind(
+                rows,
+                a,
+                b,
+                p,
+                bg,
+                params,
+                same_method=same_method,
+                same_loc=same_loc,
+                dom=dom,
+                gang=gang,
+                prof_ok=prof_ok,
+                lo=lo,
+                hi=hi,
+                sub_of=sub_of,
+                vul_of=vul_of,
+                dist=dist,
+                same_inst=same_inst,
+            )
+            sel = rows[done]
+            for k in ("method", "location_type", "domestic", "gang", "profile", "substance", "vulnerability"):
+                items[k][sel] = 0.0
+            items["kind"][rows] = kind_bits
+            ok = np.isfinite(place_new)
+            items["place"][rows[ok]] = place_new[ok]
+            for r_, t_ in zip(rows.tolist(), texts):
+                kind_text[r_] = t_
+            weight, weight_then = combine(items)
     score = 1 / (1 + np.exp2(-(weight + bg.prior_bits)))
     score_then = 1 / (1 + np.exp2(-(weight_then + bg.prior_bits)))
 
@@ -1354,6 +1565,8 @@ def score_pairs(
     keep = score >= min(params.report_floor, params.link_threshold)
     out = out.filter(pl.Series(keep))
     evidence, evidence_bits, kinds = [], [], []
+    weighed = items
+    items = shown  # the words and kinds name each shared feature; the weight is the joint one
     for r in np.flatnonzero(keep):
         ev: list[tuple[float, str]] = sorted(ent_text[r], key=lambda x: -x[0])[:6]
         kd: set[str] = set()
@@ -1394,9 +1607,11 @@ def score_pairs(
         if vul_text[r] and items["vulnerability"][r] >= 1.0:
             ev.append((items["vulnerability"][r], vul_text[r]))
             kd.add("similar_victims")
-        st_bits = items["place"][r] + items["time"][r]
+        if kind_text[r]:
+            ev.append((max(weighed["kind"][r], 0.2), kind_text[r]))
+        st_bits = weighed["place"][r] + items["time"][r]
         if np.isfinite(dist[r]):
-            if items["place"][r] >= 3.0:
+            if weighed["place"][r] >= 3.0:
                 kd.add("shared_place")
             if (
                 dist[r] <= params.candidate_distance_m
@@ -1704,6 +1919,28 @@ def find_series(
     ``staged`` maps feed names (``death_reports``, ``death_report_persons``, ``me_deaths``,
     ``safeguarding_contacts``) to staged frames; a missing feed contributes no evidence.
     """
+    params = params or SeriesParams()
+    return finish_series(search_links(register, person_clusters, staged, params), params)
+
+
+@dataclass
+class LinkSearch:
+    """Everything :func:`find_series` weighs before links are thresholded into series."""
+
+    links: pl.DataFrame
+    profiles: pl.DataFrame
+    background: Background
+    candidate_pairs: int
+    groups: pl.DataFrame
+
+
+def search_links(
+    register: pl.DataFrame,
+    person_clusters: pl.DataFrame,
+    staged: Mapping[str, pl.DataFrame | None],
+    params: SeriesParams,
+) -> LinkSearch:
+    """Pair links and group links, combined per pair, with same-incident pairs marked."""
     from homicide_assets.lib.series_scan import (
         excess_groups,
         group_links,
@@ -1711,7 +1948,6 @@ def find_series(
         unexpected_groups,
     )
 
-    params = params or SeriesParams()
     profiles = death_profiles(register, person_clusters, staged)
     entities = death_entities(profiles, person_clusters, staged)
     bg = measure_background(profiles, params)
@@ -1745,6 +1981,12 @@ def find_series(
         .then(pl.concat_list(pl.lit([0.0]), pl.col("evidence_bits")))
         .otherwise(pl.col("evidence_bits")),
     )
+    return LinkSearch(links, profiles, bg, pairs.height, groups)
+
+
+def finish_series(search: LinkSearch, params: SeriesParams) -> SeriesResult:
+    """Series and the public ``case_links`` from a link search, at ``params.link_threshold``."""
+    links, profiles = search.links, search.profiles
     series = assemble_series(links.filter(~pl.col("same_incident")), profiles, params)
     reported = links.filter(pl.col("score") >= params.report_floor)
     death_id = profiles["death_id"]
@@ -1767,9 +2009,9 @@ def find_series(
         case_links=case_links,
         linked_series=series,
         profiles=profiles,
-        background=bg,
-        candidate_pairs=pairs.height,
-        groups=groups,
+        background=search.background,
+        candidate_pairs=search.candidate_pairs,
+        groups=search.groups,
     )
 
 
