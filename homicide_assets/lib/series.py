@@ -157,9 +157,12 @@ class SeriesParams:
     #: :func:`_joint_kind`), for pairs scoring at least this on the one-at-a-time weighing
     joint_kind: bool = True
     joint_kind_floor: float = 0.002
+    #: deaths' worth of weight of a feature's share of all deaths against its share among the
+    #: deaths alike in the other ways (how the kinds of death that go together are counted)
+    kind_prior_deaths: float = 20.0
     #: pseudo-deaths added to the observed and expected counts of deaths of one kind near two
     #: (the ratio of the two is how much nearer that kind lies than all deaths do)
-    kind_prior_deaths: float = 1.0
+    kind_place_prior_deaths: float = 1.0
     vulnerability_m: float = 0.4
     flag_m: float = 0.8  # both domestic abuse related, both gang related
     #: how far apart and how long apart members of one series are: an equal mixture of
@@ -364,7 +367,19 @@ def death_profiles(
                 _col(contacts, "concerns", pl.List(pl.String)).alias("concerns"),
                 _col(contacts, "first_contact_date", pl.Date).alias("first_contact_date"),
             )
-            .join(person_clusters.select("record_key", "person_key"), on="record_key", how="inner")
+            .join(
+                person_clusters.select(
+                    "record_key",
+                    "person_key",
+                    (
+                        pl.col("match_probability").cast(pl.Float64)
+                        if "match_probability" in person_clusters.columns
+                        else pl.lit(1.0)
+                    ).alias("p_link"),
+                ),
+                on="record_key",
+                how="inner",
+            )
             .join(
                 reg.select("person_key", pl.col("date_of_death").alias("_dod")).drop_nulls("person_key"),
                 on="person_key",
@@ -433,6 +448,8 @@ ENTITY_SCHEMA = {
     "entity": pl.String,
     "role": pl.String,
     "label": pl.String,
+    #: linkage's probability that this person record belongs to its person key (1 for others)
+    "p_link": pl.Float64,
 }
 
 
@@ -471,7 +488,19 @@ def death_entities(
                     "label"
                 ),
             )
-            .join(person_clusters.select("record_key", "person_key"), on="record_key", how="inner")
+            .join(
+                person_clusters.select(
+                    "record_key",
+                    "person_key",
+                    (
+                        pl.col("match_probability").cast(pl.Float64)
+                        if "match_probability" in person_clusters.columns
+                        else pl.lit(1.0)
+                    ).alias("p_link"),
+                ),
+                on="record_key",
+                how="inner",
+            )
             .join(
                 profiles.select("idx", "day", "police_report_id").drop_nulls("police_report_id"),
                 on="police_report_id",
@@ -486,6 +515,7 @@ def death_entities(
                 pl.col("person_key").alias("entity"),
                 "role",
                 "label",
+                pl.col("p_link").fill_null(1.0),
             )
         )
     parts.append(
@@ -546,7 +576,16 @@ def death_entities(
         )
     )
     del base
+    parts = [p if "p_link" in p.columns else p.with_columns(p_link=pl.lit(1.0)) for p in parts]
     ent = pl.concat([p.select(list(ENTITY_SCHEMA)).cast(ENTITY_SCHEMA) for p in parts])
+    # How many deaths' reports name someone so (initial and surname, any person key): the
+    # namesakes linkage could have joined into one person.
+    ent = ent.with_columns(
+        n_named=pl.when(pl.col("etype") == "person")
+        .then(pl.col("idx").n_unique().over(pl.col("etype"), pl.col("label").str.to_lowercase()))
+        .otherwise(None)
+        .cast(pl.Int64)
+    )
     # One row per death, entity and role (an officer both attending and in the case counts once per role).
     ent = ent.unique(["idx", "etype", "entity", "role"], keep="first")
     # Deaths with the entity, in total and up to each death's date (for the backtest).
@@ -850,8 +889,17 @@ def shared_entities(
 ) -> pl.DataFrame:
     """Entities both deaths of each pair have (one row per pair, entity and role pair), with
     their weight in bits now (``bits``) and as known on the later death's date (``bits_then``)."""
-    ent = entities.select("idx", "etype", "entity", "role", "label", "n_deaths", "n_upto", "day")
-    left = pairs.join(ent.rename({"idx": "a", "role": "role_a", "label": "label_a", "day": "day_a"}), on="a")
+    if "p_link" not in entities.columns:
+        entities = entities.with_columns(p_link=pl.lit(1.0), n_named=pl.lit(None, pl.Int64))
+    ent = entities.select(
+        "idx", "etype", "entity", "role", "label", "n_deaths", "n_upto", "day", "p_link", "n_named"
+    )
+    left = pairs.join(
+        ent.rename(
+            {"idx": "a", "role": "role_a", "label": "label_a", "day": "day_a", "p_link": "p_a", "n_named": "named_a"}
+        ),
+        on="a",
+    )
     both = left.join(
         ent.select(
             "idx",
@@ -861,9 +909,21 @@ def shared_entities(
             pl.col("label").alias("label_b"),
             pl.col("n_upto").alias("n_upto_b"),
             pl.col("day").alias("day_b"),
+            pl.col("p_link").alias("p_b"),
+            pl.col("n_named").alias("named_b"),
         ).rename({"idx": "b"}),
         on=["b", "etype", "entity"],
     ).filter(pl.col("etype") != "substance")
+    # The deceased of one death cannot find, report, witness or commit a later one: such a
+    # "shared person" is two namesakes that linkage joined, not evidence.
+    dead_then_alive = (
+        (pl.col("etype") == "person")
+        & (
+            ((pl.col("role_a") == "deceased") & (pl.col("role_b") != "deceased") & (pl.col("day_b") > pl.col("day_a") + 2))
+            | ((pl.col("role_b") == "deceased") & (pl.col("role_a") != "deceased") & (pl.col("day_a") > pl.col("day_b") + 2))
+        )
+    )
+    both = both.filter(~dead_then_alive)
     if both.is_empty():
         return both.with_columns(
             bits=pl.lit(None, pl.Float64), bits_then=pl.lit(None, pl.Float64), text=pl.lit(None, pl.String)
@@ -906,15 +966,28 @@ def shared_entities(
         .otherwise(params.institution_max_bits)
     )
     elapsed = (pl.col("_later_day") - bg.first_day + 1).clip(lower_bound=30).cast(pl.Float64)
-    u_now = ((pl.col("n_deaths") - 2).clip(lower_bound=0) + pseudo) / population
+    # A person key is only as sure as linkage's weakest record in it: with probability 1 - p
+    # the two are namesakes, and a namesake is as common as the name (reports naming a
+    # "D. Smith" over all police reports).
+    p_same = pl.min_horizontal(pl.col("p_a").fill_null(1.0), pl.col("p_b").fill_null(1.0))
+    named = pl.max_horizontal(pl.col("named_a").fill_null(0), pl.col("named_b").fill_null(0))
+    namesake = pl.when(pl.col("etype") == "person").then(
+        (1 - p_same).clip(lower_bound=0.0) * (named - 2).clip(lower_bound=0).cast(pl.Float64) / population
+    ).otherwise(0.0)
+    u_now = ((pl.col("n_deaths") - 2).clip(lower_bound=0) + pseudo) / population + namesake
     # As known then: the entity's count up to the later death, as a rate over the whole span.
     u_then = (
         (pl.col("_later_upto") - 2).clip(lower_bound=0) * (bg.span_days / elapsed) + pseudo
-    ) / population
+    ) / population + namesake
     both = both.with_columns(
         bits=pl.min_horizontal((m / u_now).log(2), cap).clip(lower_bound=0.0),
         bits_then=pl.min_horizontal((m / u_then).log(2), cap).clip(lower_bound=0.0),
         _m=m,
+        _namesake_bits=pl.when(namesake > 0)
+        .then((namesake / (((pl.col("n_deaths") - 2).clip(lower_bound=0) + pseudo) / population) + 1).log(2))
+        .otherwise(0.0),
+        _named=named,
+        _p_same=p_same,
     ).filter(pl.col("_m") > 0)
     # one row per pair and entity: the role pair that weighs most
     both = both.sort("bits", descending=True).unique(["a", "b", "etype", "entity"], keep="first")
@@ -991,6 +1064,20 @@ def shared_entities(
             )
         )
     )
+    text = pl.when(pl.col("_namesake_bits") >= 1.0).then(
+        pl.concat_str(
+            [
+                text,
+                pl.lit(" (a common name: "),
+                pl.col("_named").cast(pl.String),
+                pl.lit(" deaths' reports name a "),
+                pl.col("label_a").fill_null("person"),
+                pl.lit("; linkage is "),
+                (pl.col("_p_same") * 100).round(1).cast(pl.String),
+                pl.lit("% sure these records are one person)"),
+            ]
+        )
+    ).otherwise(text)
     return both.with_columns(text=text).select(
         "a", "b", "etype", "entity", "role_a", "role_b", "bits", "bits_then", "text", "n_deaths"
     )
@@ -1075,6 +1162,11 @@ class _KindIndex:
         return self.cache[feature]
 
 
+def feats_masks(feats, index):
+    for f_ in feats:
+        yield index.mask(f_)
+
+
 def _joint_kind(rows, a, b, p, bg, params, *, same_method, same_loc, dom, gang, prof_ok, lo, hi, sub_of, vul_of, dist, same_inst):
     """Weigh what kind of death a pair shares as one item, counted on the force's own deaths.
 
@@ -1149,10 +1241,36 @@ def _joint_kind(rows, a, b, p, bg, params, *, same_method, same_loc, dom, gang, 
             mk = mk & (index.sex == sex[ai]) & (index.age >= lo[r]) & (index.age <= hi[r])
         selves = [x for x in (ai, bi) if index.pos[x] >= 0 and mk[index.pos[x]]]
         k = max(int(mk.sum()) - len(selves), 0)
-        u = (k + 0.5) / n_police
+        # The share of other deaths alike in all these ways, one feature at a time, rarest
+        # first: each feature's share among the deaths alike in the ones before it, shrunk
+        # towards its share of all deaths with ``kind_prior_deaths`` (so a handful of
+        # deaths cannot make a combination look impossible, and hundreds say how they go
+        # together). A single feature is just its share.
+        masks = list(feats_masks(feats, index))
+        if prof_ok[r]:
+            masks.append((index.sex == sex[ai]) & (index.age >= lo[r]) & (index.age <= hi[r]))
+        n_self = len(selves)
+        margins = [max(int(x.sum()) - n_self, 0) for x in masks]
+        order = np.argsort(margins, kind="stable")
+        u = 1.0
+        chance = float(n_police)
+        running = np.ones(len(index.idx), dtype=bool)
+        base = n_police
+        for j in order.tolist():
+            p_marg = max(margins[j], 0.5) / n_police
+            running = running & masks[j]
+            cnt = max(int(running.sum()) - n_self, 0)
+            u *= (cnt + params.kind_prior_deaths * p_marg) / (base + params.kind_prior_deaths)
+            chance *= p_marg
+            base = cnt
+        u = min(max(u, 0.5 / n_police), 1.0)
         kind_bits[i] = max(math.log2(m / u), 0.0)
         done[i] = True
-        text = f"alike in kind: {k} other police death reports ({_pct(k / n_police)}) are all of: " + "; ".join(words)
+        text = (
+            f"alike in kind: {k} other police death reports ({_pct(k / n_police)}) are all of: "
+            + "; ".join(words)
+            + (f", where {chance:.1f} would be if these went together only by chance" if len(words) > 1 else "")
+        )
         place_bits[i] = np.nan
         d = dist[r]
         if np.isfinite(d) and not same_inst[r]:
@@ -1174,7 +1292,7 @@ def _joint_kind(rows, a, b, p, bg, params, *, same_method, same_loc, dom, gang, 
             # how many times more of this kind lie this near than all deaths' geography says,
             # with one death's worth of doubt either way (a few such deaths say little)
             expected = k * s_all
-            ratio = (near + params.kind_prior_deaths) / (expected + params.kind_prior_deaths)
+            ratio = (near + params.kind_place_prior_deaths) / (expected + params.kind_place_prior_deaths)
             share = min(s_all * ratio, 1.0)
             if d_eff <= DENSITY_RADII_M[-1]:
                 place_bits[i] = max(float(_bits(mixture_cdf(d_eff, params.place_scales_m), share)), -2.0)
