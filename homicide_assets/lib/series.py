@@ -46,6 +46,7 @@ import polars as pl
 
 from homicide_assets.lib.series_stats import (
     DENSITY_RADII_M,
+    cKDTree,
     local_density,
     project_m,
     share_within,
@@ -94,6 +95,10 @@ ROLE_WORDS = {
 }
 
 
+#: share of the judged m for a shared finder, reporting person or last-seen-with (see _role_pair_m)
+CLOSE_ROLE_M_SCALE = 0.25
+
+
 def _role_pair_m() -> dict[tuple[str, str], float]:
     """m: how often two deaths of one series share a person in these two roles."""
     close = ("finder", "reporting_person", "last_seen_with")
@@ -112,8 +117,11 @@ def _role_pair_m() -> dict[tuple[str, str], float]:
             elif "suspect" in pair and (a in close or b in close):
                 m = 0.8  # the suspect of one death found or reported another (Port, serial domestic)
             elif a in close and b in close:
-                # the same finder twice is rare; the same reporting person is often family
-                m = {"finder": 0.8, "last_seen_with": 0.8}.get(a, 0.5) if a == b else 0.6
+                # the same finder twice is rare; the same reporting person is often family.
+                # Of all pairs of deaths in series only Port-like ones share a finder or a
+                # reporting person, so m is small: among series of every kind such a pair is
+                # the exception (a suspect, by contrast, is what a serial offender shares)
+                m = CLOSE_ROLE_M_SCALE * ({"finder": 0.8, "last_seen_with": 0.8}.get(a, 0.5) if a == b else 0.6)
             elif "suspect" in pair:
                 m = 0.5
             else:  # associates, the deceased of one as a close person of another
@@ -578,6 +586,23 @@ def death_entities(
     del base
     parts = [p if "p_link" in p.columns else p.with_columns(p_link=pl.lit(1.0)) for p in parts]
     ent = pl.concat([p.select(list(ENTITY_SCHEMA)).cast(ENTITY_SCHEMA) for p in parts])
+    # An officer works one area (a local authority): how many police-reported deaths that
+    # area has is the population an officer's share of deaths is measured in.
+    la = profiles.select("idx", "la_code", "has_police_report")
+    police_la = la.filter(pl.col("has_police_report").fill_null(False)).group_by("la_code").len("n_area")
+    officer_area = (
+        ent.filter(pl.col("etype") == "officer")
+        .select("entity", "idx")
+        .unique()
+        .join(la.select("idx", "la_code"), on="idx", how="left")
+        .group_by("entity", "la_code")
+        .len()
+        .sort(["entity", "len", "la_code"], descending=[False, True, False])
+        .unique("entity", keep="first")
+        .join(police_la, on="la_code", how="left")
+        .select("entity", pl.lit("officer").alias("etype"), pl.col("n_area").cast(pl.Int64))
+    )
+    ent = ent.join(officer_area, on=["etype", "entity"], how="left")
     # How many deaths' reports name someone so (initial and surname, any person key): the
     # namesakes linkage could have joined into one person.
     ent = ent.with_columns(
@@ -891,13 +916,15 @@ def shared_entities(
     their weight in bits now (``bits``) and as known on the later death's date (``bits_then``)."""
     if "p_link" not in entities.columns:
         entities = entities.with_columns(p_link=pl.lit(1.0), n_named=pl.lit(None, pl.Int64))
+    if "n_area" not in entities.columns:
+        entities = entities.with_columns(n_area=pl.lit(None, pl.Int64))
     ent = entities.select(
-        "idx", "etype", "entity", "role", "label", "n_deaths", "n_upto", "day", "p_link", "n_named"
+        "idx", "etype", "entity", "role", "label", "n_deaths", "n_upto", "day", "p_link", "n_named", "n_area"
     )
     left = pairs.join(
         ent.rename(
             {"idx": "a", "role": "role_a", "label": "label_a", "day": "day_a", "p_link": "p_a", "n_named": "named_a"}
-        ),
+        ).drop("n_area").join(ent.select("etype", "entity", "n_area").unique(["etype", "entity"]), on=["etype", "entity"], how="left"),
         on="a",
     )
     both = left.join(
@@ -949,7 +976,9 @@ def shared_entities(
         .otherwise(params.institution_m)
     )
     population = (
-        pl.when(pl.col("etype").is_in(["person", "officer"]))
+        pl.when(pl.col("etype") == "officer")
+        .then(pl.col("n_area").cast(pl.Float64).fill_null(float(bg.n_police)))
+        .when(pl.col("etype") == "person")
         .then(float(bg.n_police))
         .when(pl.col("etype") == "clinician")
         .then(float(bg.n_me))
@@ -1034,7 +1063,9 @@ def shared_entities(
                     pl.col("entity"),
                     pl.lit(" (attended or in the case of "),
                     n_text,
-                    pl.lit(" deaths in all)"),
+                    pl.lit(" of the "),
+                    pl.col("n_area").cast(pl.String).fill_null("?"),
+                    pl.lit(" police-reported deaths in the area they work)"),
                 ]
             )
         )
@@ -1162,6 +1193,52 @@ class _KindIndex:
         return self.cache[feature]
 
 
+def _place_among_kind(ai, bi, r, index, bg, params, dist, same_inst, cache, method, loc):
+    """Place bits for two police-reported deaths, weighed among police-reported deaths of
+    their kind of place and method: how many of those lie within the pair's distance of
+    them, against how many would if they lay like all deaths (road deaths on roads,
+    drownings by water, custody deaths at a police station, drug deaths in the centre).
+    Returns (bits or NaN to keep the all-deaths weighing, plain words or None)."""
+    d = dist[r]
+    if not np.isfinite(d) or same_inst[r] or index.pos[ai] < 0 or index.pos[bi] < 0:
+        return np.nan, None
+    ca, cb = index.xy[index.pos[ai]], index.xy[index.pos[bi]]
+    if not (np.isfinite(ca[0]) and np.isfinite(cb[0])):
+        return np.nan, None
+    key = (method, loc)
+    if key not in cache:
+        mk = np.ones(len(index.idx), dtype=bool)
+        if method is not None:
+            mk &= index.mask(("method", method))
+        if loc is not None:
+            mk &= index.mask(("loc", loc))
+        pts = index.xy[mk]
+        pts = pts[np.isfinite(pts[:, 0])]
+        cache[key] = (cKDTree(pts) if len(pts) else None, len(pts))
+    tree, n_kind = cache[key]
+    if tree is None:
+        return np.nan, None
+    d_eff = max(float(d), params.min_distance_m)
+    if d_eff > DENSITY_RADII_M[-1]:
+        return 0.0, None
+    s_all = 0.5 * (
+        share_within(bg.density[[ai]], np.array([d_eff]), bg.n_geo)[0]
+        + share_within(bg.density[[bi]], np.array([d_eff]), bg.n_geo)[0]
+    )
+    counts = tree.query_ball_point(np.vstack([ca, cb]), d_eff + 1e-6, return_length=True)
+    # each centre counts itself and the other of the pair
+    near = max(float(np.mean(counts)) - 2.0, 0.0)
+    k = max(n_kind - 2, 0)
+    expected = k * s_all
+    ratio = (near + params.kind_place_prior_deaths) / (expected + params.kind_place_prior_deaths)
+    share = min(s_all * ratio, 1.0)
+    bits = max(float(_bits(mixture_cdf(d_eff, params.place_scales_m), share)), -2.0)
+    what = " ".join(
+        x for x in ("police-reported deaths", f"by {_words(method)}" if method else "", f"at a {_words(loc)} location" if loc else "") if x
+    )
+    return bits, f"{near:.0f} other {what} within {_fmt_distance(d_eff)} of these two, where {expected:.1f} would be if they lay like all deaths"
+
+
 def feats_masks(feats, index):
     for f_ in feats:
         yield index.mask(f_)
@@ -1192,6 +1269,7 @@ def _joint_kind(rows, a, b, p, bg, params, *, same_method, same_loc, dom, gang, 
     texts: list[str | None] = [None] * len(rows)
     done = np.zeros(len(rows), dtype=bool)
     base_cache: dict[tuple, np.ndarray] = {}
+    geo_cache: dict[tuple, tuple] = {}
     for i, r in enumerate(rows.tolist()):
         ai, bi = int(a[r]), int(b[r])
         feats: list[tuple] = []
@@ -1227,8 +1305,12 @@ def _joint_kind(rows, a, b, p, bg, params, *, same_method, same_loc, dom, gang, 
             m *= params.profile_m
             who = "men" if sex[ai] == "m" else "women"
             words.append(f"{who} aged {max(int(lo[r]), 0)}-{int(hi[r])}")
+        place_bits[i], place_text = _place_among_kind(
+            ai, bi, r, index, bg, params, dist, same_inst, geo_cache,
+            method[ai] if same_method[r] else None, loc[ai] if same_loc[r] else None,
+        )
         if not feats and not prof_ok[r]:
-            place_bits[i] = np.nan
+            texts[i] = place_text
             continue
         key = tuple(feats)
         if key not in base_cache:
@@ -1263,6 +1345,7 @@ def _joint_kind(rows, a, b, p, bg, params, *, same_method, same_loc, dom, gang, 
             u *= (cnt + params.kind_prior_deaths * p_marg) / (base + params.kind_prior_deaths)
             chance *= p_marg
             base = cnt
+        # the data cannot show a kind of death rarer than half a death among its own
         u = min(max(u, 0.5 / n_police), 1.0)
         kind_bits[i] = max(math.log2(m / u), 0.0)
         done[i] = True
@@ -1271,39 +1354,7 @@ def _joint_kind(rows, a, b, p, bg, params, *, same_method, same_loc, dom, gang, 
             + "; ".join(words)
             + (f", where {chance:.1f} would be if these went together only by chance" if len(words) > 1 else "")
         )
-        place_bits[i] = np.nan
-        d = dist[r]
-        if np.isfinite(d) and not same_inst[r]:
-            d_eff = max(float(d), params.min_distance_m)
-            pts = index.xy[mk]
-            pts = pts[np.isfinite(pts[:, 0])]
-            s_all = 0.5 * (
-                share_within(bg.density[[ai]], np.array([d_eff]), bg.n_geo)[0]
-                + share_within(bg.density[[bi]], np.array([d_eff]), bg.n_geo)[0]
-            )
-            near = 0.0
-            for x in (ai, bi):
-                if index.pos[x] >= 0 and np.isfinite(index.xy[index.pos[x], 0]):
-                    c = index.xy[index.pos[x]]
-                    near += float(np.sum(np.hypot(pts[:, 0] - c[0], pts[:, 1] - c[1]) <= d_eff))
-                else:
-                    near += s_all * len(pts)
-            near = max(near / 2 - len(selves), 0.0)
-            # how many times more of this kind lie this near than all deaths' geography says,
-            # with one death's worth of doubt either way (a few such deaths say little)
-            expected = k * s_all
-            ratio = (near + params.kind_place_prior_deaths) / (expected + params.kind_place_prior_deaths)
-            share = min(s_all * ratio, 1.0)
-            if d_eff <= DENSITY_RADII_M[-1]:
-                place_bits[i] = max(float(_bits(mixture_cdf(d_eff, params.place_scales_m), share)), -2.0)
-            else:
-                place_bits[i] = 0.0
-            if k >= 1:
-                text += (
-                    f"; {near:.0f} of those within {_fmt_distance(d_eff)} of these two, where"
-                    f" {expected:.1f} would be if they lay like all deaths"
-                )
-        texts[i] = text
+        texts[i] = text + (f"; {place_text}" if place_text else "")
     return kind_bits, place_bits, texts, done
 
 
@@ -1593,10 +1644,15 @@ def score_pairs(
     for etype in etypes:
         items[etype] = ent_bits[etype]
 
+    # An officer's share is measured among the deaths of the area they work, so sharing one
+    # is evidence beside the place, not part of it; a GP's practice is a place.
+    zero = np.zeros(n)
+
     def combine(items):
-        local_now = local_family(items["place"], ent_bits["officer"], ent_bits["clinician"])
-        local_then = local_family(items["place"], ent_then["officer"], ent_then["clinician"])
-        family = items["place"] + items["officer"] + items["clinician"]
+        local_now = local_family(items["place"], zero, ent_bits["clinician"])
+        local_then = local_family(items["place"], zero, ent_then["clinician"])
+        family = items["place"] + items["clinician"]
+        items = {**items, "officer": ent_bits["officer"]}
         # Domestic abuse, gang association and what services knew of the deceased describe one
         # life and go together (a domestic abuse death is often known to children's services): one
         # family too, the strongest in full, the next at half, the third at a quarter.
@@ -1610,6 +1666,8 @@ def score_pairs(
             weight
             + ent_then["person"]
             - ent_bits["person"]
+            + ent_then["officer"]
+            - ent_bits["officer"]
             + ent_then["institution"]
             - ent_bits["institution"]
             + local_then

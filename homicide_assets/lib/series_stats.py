@@ -214,6 +214,10 @@ def _group_pairs(
     return i, j, d
 
 
+#: order statistic of the null ratios the scan's alarm level is read from (see thresholds)
+SCAN_TAIL_ORDER = 10
+
+
 class SpaceTimeScan:
     """Space-time scan within groups of events, calibrated by permuting dates.
 
@@ -413,12 +417,12 @@ class SpaceTimeScan:
             np.concatenate([np.asarray(minima[g]) / max(out[g], 1e-300) for g in out])
         )
         allowed = false_alarms * permutations  # alarms allowed over all null runs
-        if allowed >= 1:
-            # the largest factor with at most ``allowed`` null alarms: halfway to the next ratio
-            k = int(np.floor(allowed))
-            factor = float(ratios[k - 1] + ratios[k]) / 2 if k < len(ratios) else float(ratios[-1])
-        else:
-            factor = float(ratios[0]) * allowed
+        # Near zero the count of null alarms grows in proportion to the factor (the least
+        # of many p-values), so the factor is read off the j-th least ratio, j at least
+        # ``SCAN_TAIL_ORDER`` (a steadier estimate than the very least when few alarms are
+        # allowed, as in a year of data), and scaled to the alarms allowed.
+        j = min(max(int(np.ceil(allowed)), SCAN_TAIL_ORDER), len(ratios))
+        factor = float(ratios[j - 1]) * allowed / j
         factor = max(factor, 1e-12)
         return {g: min(t * factor, 1.0) for g, t in out.items()}
 
