@@ -56,7 +56,19 @@ def main(argv=None) -> int:
         for t in [float(x) for x in args.thresholds.split(",")]:
             r_ = finish_series(search, params.with_(link_threshold=t))
             e_ = evaluate_series(r_.linked_series, r_.case_links, register, truth, t)
-            print(json.dumps({"threshold": t, **{k: e_[k] for k in ("found", "detected", "false_series", "precision")}, "by_kind": {k: f"{v['found']}/{v['planted']} @" + ",".join("-" if x is None else str(x) for x in v["flagged_at_member"]) for k, v in sorted(e_["by_kind"].items())}}))
+            print(
+                json.dumps(
+                    {
+                        "threshold": t,
+                        **{k: e_[k] for k in ("found", "detected", "false_series", "precision")},
+                        "by_kind": {
+                            k: f"{v['found']}/{v['planted']} @"
+                            + ",".join("-" if x is None else str(x) for x in v["flagged_at_member"])
+                            for k, v in sorted(e_["by_kind"].items())
+                        },
+                    }
+                )
+            )
     ev = evaluate_series(res.linked_series, res.case_links, register, truth, params.link_threshold)
     to_true = true_death_of(register, truth["source_records"])
     member_of = {}
@@ -64,12 +76,26 @@ def main(argv=None) -> int:
         for d in p["death_ids"]:
             member_of[d] = p["series_id"]
     summary = {k: ev[k] for k in ("found", "planted", "detected", "false_series", "precision")}
-    summary["by_kind"] = {k: f"{v['found']}/{v['planted']} @" + ",".join("-" if x is None else str(x) for x in v["flagged_at_member"]) for k, v in sorted(ev["by_kind"].items())}
+    summary["by_kind"] = {
+        k: f"{v['found']}/{v['planted']} @"
+        + ",".join("-" if x is None else str(x) for x in v["flagged_at_member"])
+        for k, v in sorted(ev["by_kind"].items())
+    }
     summary["seconds"] = round(secs, 1)
     print(json.dumps(summary))
     if args.save:
         with open(args.save, "wb") as fh:
-            pickle.dump({"case_links": res.case_links, "linked_series": res.linked_series, "groups": res.groups, "eval": ev, "member_of": member_of, "to_true": to_true}, fh)
+            pickle.dump(
+                {
+                    "case_links": res.case_links,
+                    "linked_series": res.linked_series,
+                    "groups": res.groups,
+                    "eval": ev,
+                    "member_of": member_of,
+                    "to_true": to_true,
+                },
+                fh,
+            )
     if args.quiet:
         return 0
     cl = res.case_links
@@ -82,11 +108,18 @@ def main(argv=None) -> int:
         is_true = any(c >= 2 for c in counts.values())
         if is_true:
             continue
-        print(f"\nFALSE {row['series_id']} size {row['size']} score {row['score']} kinds {row['kinds']} at {row['flagged_at_member']}")
+        print(
+            f"\nFALSE {row['series_id']} size {row['size']} score {row['score']} kinds {row['kinds']} at {row['flagged_at_member']}"
+        )
         ids = set(row["death_ids"])
-        inner = cl.filter(pl.col("death_id_a").is_in(ids) & pl.col("death_id_b").is_in(ids) & pl.col("linked"))
+        inner = cl.filter(
+            pl.col("death_id_a").is_in(ids) & pl.col("death_id_b").is_in(ids) & pl.col("linked")
+        )
         for r in inner.iter_rows(named=True):
-            print(f"   {r['score']:.3f} then {r['score_then']:.3f} {r['days_apart']}d {r['metres_apart']}m | " + " | ".join(r["evidence"][:6]))
+            print(
+                f"   {r['score']:.3f} then {r['score_then']:.3f} {r['days_apart']}d {r['metres_apart']}m | "
+                + " | ".join(r["evidence"][:6])
+            )
     print("\nPLANTED")
     by_pl = {}
     for d_reg, d_true in to_true.items():
@@ -94,12 +127,19 @@ def main(argv=None) -> int:
             by_pl.setdefault(member_of[d_true], set()).add(d_reg)
     for s in ev["series"]:
         ids = by_pl.get(s["series_id"], set())
-        inner = cl.filter(pl.col("death_id_a").is_in(ids) & pl.col("death_id_b").is_in(ids)).sort("score", descending=True)
+        inner = cl.filter(pl.col("death_id_a").is_in(ids) & pl.col("death_id_b").is_in(ids)).sort(
+            "score", descending=True
+        )
         best = [f"{x:.2f}" for x in inner["score"].head(6).to_list()]
-        print(f"{s['series_id']:22s} {s['strength']:8s} n={s['size']} found={s['found']} @{s['flagged_at_member']} in_register={len(ids)} links={inner.height} best={best}")
+        print(
+            f"{s['series_id']:22s} {s['strength']:8s} n={s['size']} found={s['found']} @{s['flagged_at_member']} in_register={len(ids)} links={inner.height} best={best}"
+        )
         if not s["found"] or (s["flagged_at_member"] or 9) > (2 if s["kind"] == "port_like" else 3):
             for r in inner.head(3).iter_rows(named=True):
-                print(f"      {r['score']:.3f} then {r['score_then']:.3f} {r['days_apart']}d {r['metres_apart']}m | " + " | ".join(r["evidence"][:6]))
+                print(
+                    f"      {r['score']:.3f} then {r['score_then']:.3f} {r['days_apart']}d {r['metres_apart']}m | "
+                    + " | ".join(r["evidence"][:6])
+                )
     return 0
 
 

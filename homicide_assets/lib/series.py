@@ -121,7 +121,9 @@ def _role_pair_m() -> dict[tuple[str, str], float]:
                 # Of all pairs of deaths in series only Port-like ones share a finder or a
                 # reporting person, so m is small: among series of every kind such a pair is
                 # the exception (a suspect, by contrast, is what a serial offender shares)
-                m = CLOSE_ROLE_M_SCALE * ({"finder": 0.8, "last_seen_with": 0.8}.get(a, 0.5) if a == b else 0.6)
+                m = CLOSE_ROLE_M_SCALE * (
+                    {"finder": 0.8, "last_seen_with": 0.8}.get(a, 0.5) if a == b else 0.6
+                )
             elif "suspect" in pair:
                 m = 0.5
             else:  # associates, the deceased of one as a close person of another
@@ -137,7 +139,7 @@ class SeriesParams:
     #: expected number of series partners of a death, for the prior odds of a link
     partners_per_death: float = 0.01
     #: a link at or above this score joins a series
-    link_threshold: float = 0.7
+    link_threshold: float = 0.65
     #: links below this score are not written to ``case_links``
     report_floor: float = 0.05
     #: m for a shared person, by (sorted) pair of roles
@@ -168,6 +170,9 @@ class SeriesParams:
     #: deaths' worth of weight of a feature's share of all deaths against its share among the
     #: deaths alike in the other ways (how the kinds of death that go together are counted)
     kind_prior_deaths: float = 20.0
+    #: the power at which features beyond the rarest count when the force's deaths cannot
+    #: show how they go together (0: the rarest alone; 1: as if independent)
+    kind_beyond_data: float = 0.3
     #: pseudo-deaths added to the observed and expected counts of deaths of one kind near two
     #: (the ratio of the two is how much nearer that kind lies than all deaths do)
     kind_place_prior_deaths: float = 1.0
@@ -923,8 +928,21 @@ def shared_entities(
     )
     left = pairs.join(
         ent.rename(
-            {"idx": "a", "role": "role_a", "label": "label_a", "day": "day_a", "p_link": "p_a", "n_named": "named_a"}
-        ).drop("n_area").join(ent.select("etype", "entity", "n_area").unique(["etype", "entity"]), on=["etype", "entity"], how="left"),
+            {
+                "idx": "a",
+                "role": "role_a",
+                "label": "label_a",
+                "day": "day_a",
+                "p_link": "p_a",
+                "n_named": "named_a",
+            }
+        )
+        .drop("n_area")
+        .join(
+            ent.select("etype", "entity", "n_area").unique(["etype", "entity"]),
+            on=["etype", "entity"],
+            how="left",
+        ),
         on="a",
     )
     both = left.join(
@@ -943,11 +961,16 @@ def shared_entities(
     ).filter(pl.col("etype") != "substance")
     # The deceased of one death cannot find, report, witness or commit a later one: such a
     # "shared person" is two namesakes that linkage joined, not evidence.
-    dead_then_alive = (
-        (pl.col("etype") == "person")
-        & (
-            ((pl.col("role_a") == "deceased") & (pl.col("role_b") != "deceased") & (pl.col("day_b") > pl.col("day_a") + 2))
-            | ((pl.col("role_b") == "deceased") & (pl.col("role_a") != "deceased") & (pl.col("day_a") > pl.col("day_b") + 2))
+    dead_then_alive = (pl.col("etype") == "person") & (
+        (
+            (pl.col("role_a") == "deceased")
+            & (pl.col("role_b") != "deceased")
+            & (pl.col("day_b") > pl.col("day_a") + 2)
+        )
+        | (
+            (pl.col("role_b") == "deceased")
+            & (pl.col("role_a") != "deceased")
+            & (pl.col("day_a") > pl.col("day_b") + 2)
         )
     )
     both = both.filter(~dead_then_alive)
@@ -1000,9 +1023,13 @@ def shared_entities(
     # "D. Smith" over all police reports).
     p_same = pl.min_horizontal(pl.col("p_a").fill_null(1.0), pl.col("p_b").fill_null(1.0))
     named = pl.max_horizontal(pl.col("named_a").fill_null(0), pl.col("named_b").fill_null(0))
-    namesake = pl.when(pl.col("etype") == "person").then(
-        (1 - p_same).clip(lower_bound=0.0) * (named - 2).clip(lower_bound=0).cast(pl.Float64) / population
-    ).otherwise(0.0)
+    namesake = (
+        pl.when(pl.col("etype") == "person")
+        .then(
+            (1 - p_same).clip(lower_bound=0.0) * (named - 2).clip(lower_bound=0).cast(pl.Float64) / population
+        )
+        .otherwise(0.0)
+    )
     u_now = ((pl.col("n_deaths") - 2).clip(lower_bound=0) + pseudo) / population + namesake
     # As known then: the entity's count up to the later death, as a rate over the whole span.
     u_then = (
@@ -1095,20 +1122,24 @@ def shared_entities(
             )
         )
     )
-    text = pl.when(pl.col("_namesake_bits") >= 1.0).then(
-        pl.concat_str(
-            [
-                text,
-                pl.lit(" (a common name: "),
-                pl.col("_named").cast(pl.String),
-                pl.lit(" deaths' reports name a "),
-                pl.col("label_a").fill_null("person"),
-                pl.lit("; linkage is "),
-                (pl.col("_p_same") * 100).round(1).cast(pl.String),
-                pl.lit("% sure these records are one person)"),
-            ]
+    text = (
+        pl.when(pl.col("_namesake_bits") >= 1.0)
+        .then(
+            pl.concat_str(
+                [
+                    text,
+                    pl.lit(" (a common name: "),
+                    pl.col("_named").cast(pl.String),
+                    pl.lit(" deaths' reports name a "),
+                    pl.col("label_a").fill_null("person"),
+                    pl.lit("; linkage is "),
+                    (pl.col("_p_same") * 100).round(1).cast(pl.String),
+                    pl.lit("% sure these records are one person)"),
+                ]
+            )
         )
-    ).otherwise(text)
+        .otherwise(text)
+    )
     return both.with_columns(text=text).select(
         "a", "b", "etype", "entity", "role_a", "role_b", "bits", "bits_then", "text", "n_deaths"
     )
@@ -1155,6 +1186,7 @@ SUBSTANCE_WORDS = {
     "spice": "spice (synthetic cannabinoids)",
 }
 
+
 class _KindIndex:
     """Police-reported deaths' kind features as boolean masks, for counting deaths alike in
     several ways at once (built once per search, masks cached by feature)."""
@@ -1166,7 +1198,9 @@ class _KindIndex:
         self.pos[self.idx] = np.arange(len(self.idx))
         sub = p[self.idx]
         self.method = np.array([x if x is not None else "" for x in sub["method"].to_list()], dtype=object)
-        self.loc = np.array([x if x is not None else "" for x in sub["location_type"].to_list()], dtype=object)
+        self.loc = np.array(
+            [x if x is not None else "" for x in sub["location_type"].to_list()], dtype=object
+        )
         self.dom = sub["domestic"].fill_null(False).to_numpy()
         self.gang = sub["gang"].fill_null(False).to_numpy()
         self.sex = np.array([x if x is not None else "" for x in sub["sex"].to_list()], dtype=object)
@@ -1234,9 +1268,18 @@ def _place_among_kind(ai, bi, r, index, bg, params, dist, same_inst, cache, meth
     share = min(s_all * ratio, 1.0)
     bits = max(float(_bits(mixture_cdf(d_eff, params.place_scales_m), share)), -2.0)
     what = " ".join(
-        x for x in ("police-reported deaths", f"by {_words(method)}" if method else "", f"at a {_words(loc)} location" if loc else "") if x
+        x
+        for x in (
+            "police-reported deaths",
+            f"by {_words(method)}" if method else "",
+            f"at a {_words(loc)} location" if loc else "",
+        )
+        if x
     )
-    return bits, f"{near:.0f} other {what} within {_fmt_distance(d_eff)} of these two, where {expected:.1f} would be if they lay like all deaths"
+    return (
+        bits,
+        f"{near:.0f} other {what} within {_fmt_distance(d_eff)} of these two, where {expected:.1f} would be if they lay like all deaths",
+    )
 
 
 def feats_masks(feats, index):
@@ -1244,7 +1287,26 @@ def feats_masks(feats, index):
         yield index.mask(f_)
 
 
-def _joint_kind(rows, a, b, p, bg, params, *, same_method, same_loc, dom, gang, prof_ok, lo, hi, sub_of, vul_of, dist, same_inst):
+def _joint_kind(
+    rows,
+    a,
+    b,
+    p,
+    bg,
+    params,
+    *,
+    same_method,
+    same_loc,
+    dom,
+    gang,
+    prof_ok,
+    lo,
+    hi,
+    sub_of,
+    vul_of,
+    dist,
+    same_inst,
+):
     """Weigh what kind of death a pair shares as one item, counted on the force's own deaths.
 
     One feature at a time, "both gang related", "both at licensed premises" and "both men
@@ -1262,7 +1324,6 @@ def _joint_kind(rows, a, b, p, bg, params, *, same_method, same_loc, dom, gang, 
     method = p["method"].to_numpy(allow_copy=True)
     loc = p["location_type"].to_numpy(allow_copy=True)
     sex = p["sex"].to_numpy(allow_copy=True)
-    age = p["age"].fill_null(-1).to_numpy()
     n_police = max(bg.n_police, 1)
     kind_bits = np.zeros(len(rows))
     place_bits = np.zeros(len(rows))
@@ -1306,8 +1367,17 @@ def _joint_kind(rows, a, b, p, bg, params, *, same_method, same_loc, dom, gang, 
             who = "men" if sex[ai] == "m" else "women"
             words.append(f"{who} aged {max(int(lo[r]), 0)}-{int(hi[r])}")
         place_bits[i], place_text = _place_among_kind(
-            ai, bi, r, index, bg, params, dist, same_inst, geo_cache,
-            method[ai] if same_method[r] else None, loc[ai] if same_loc[r] else None,
+            ai,
+            bi,
+            r,
+            index,
+            bg,
+            params,
+            dist,
+            same_inst,
+            geo_cache,
+            method[ai] if same_method[r] else None,
+            loc[ai] if same_loc[r] else None,
         )
         if not feats and not prof_ok[r]:
             texts[i] = place_text
@@ -1345,14 +1415,25 @@ def _joint_kind(rows, a, b, p, bg, params, *, same_method, same_loc, dom, gang, 
             u *= (cnt + params.kind_prior_deaths * p_marg) / (base + params.kind_prior_deaths)
             chance *= p_marg
             base = cnt
-        # the data cannot show a kind of death rarer than half a death among its own
-        u = min(max(u, 0.5 / n_police), 1.0)
+        # Where the deaths alike run out, the chain falls back on multiplying shares as if
+        # independent. It may not go below the rarest feature's share times the others'
+        # shares at the power ``kind_beyond_data``: features that may go together with the
+        # rarest count only in part (GHB deaths are mostly young men; a heroin death often
+        # has cocaine too), at any size of force.
+        shares = sorted(max(x, 0.5) / n_police for x in margins)
+        if len(shares) > 1:
+            u = max(u, shares[0] * float(np.prod(shares[1:])) ** params.kind_beyond_data)
+        u = min(max(u, 1e-300), 1.0)
         kind_bits[i] = max(math.log2(m / u), 0.0)
         done[i] = True
         text = (
             f"alike in kind: {k} other police death reports ({_pct(k / n_police)}) are all of: "
             + "; ".join(words)
-            + (f", where {chance:.1f} would be if these went together only by chance" if len(words) > 1 else "")
+            + (
+                f", where {chance:.1f} would be if these went together only by chance"
+                if len(words) > 1
+                else ""
+            )
         )
         texts[i] = text + (f"; {place_text}" if place_text else "")
     return kind_bits, place_bits, texts, done
@@ -1660,7 +1741,11 @@ def score_pairs(
         ranked_circ = -np.sort(-circ, axis=0)
         circ_family = ranked_circ[0] + 0.5 * ranked_circ[1] + 0.25 * ranked_circ[2]
         weight = (
-            np.sum(np.vstack(list(items.values())), axis=0) - family + local_now - circ.sum(axis=0) + circ_family
+            np.sum(np.vstack(list(items.values())), axis=0)
+            - family
+            + local_now
+            - circ.sum(axis=0)
+            + circ_family
         )
         weight_then = (
             weight

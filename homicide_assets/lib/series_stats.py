@@ -29,7 +29,6 @@ M_PER_DEG_LAT = 111_132.0
 DENSITY_RADII_M: tuple[float, ...] = (100.0, 200.0, 400.0, 800.0, 1_600.0, 3_200.0, 6_400.0)
 
 
-
 def cKDTree(*args, **kwargs):  # noqa: N802 - scipy's name, imported on first use
     """``scipy.spatial.cKDTree``, imported on first use (scipy costs seconds at import in
     every Dagster run worker)."""
@@ -43,6 +42,7 @@ def pdtrc(k, mu):
     from scipy.special import pdtrc as upper
 
     return upper(k, mu)
+
 
 def project_m(lat, lon, lat0: float | None = None) -> np.ndarray:
     """(n, 2) array of x, y metres on an equirectangular plane centred at ``lat0``."""
@@ -413,9 +413,7 @@ class SpaceTimeScan:
         # the permutations themselves: one factor for all groups, so that these null runs
         # raise ``false_alarms`` alarms per run in all. (Extrapolating from the mean of 30
         # minima alone gave about four times the stated rate on the scan's own null.)
-        ratios = np.sort(
-            np.concatenate([np.asarray(minima[g]) / max(out[g], 1e-300) for g in out])
-        )
+        ratios = np.sort(np.concatenate([np.asarray(minima[g]) / max(out[g], 1e-300) for g in out]))
         allowed = false_alarms * permutations  # alarms allowed over all null runs
         # Near zero the count of null alarms grows in proportion to the factor (the least
         # of many p-values), so the factor is read off the j-th least ratio, j at least
