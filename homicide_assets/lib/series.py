@@ -1030,11 +1030,21 @@ def shared_entities(
         )
         .otherwise(0.0)
     )
-    u_now = ((pl.col("n_deaths") - 2).clip(lower_bound=0) + pseudo) / population + namesake
+    # A person's other deaths make them commoner (a carer, a hostel worker finds many) -
+    # except a suspect's: nobody is a suspect by trade, and a suspect in several deaths is
+    # the pattern itself (up to ``person_usual_deaths``, beyond which m is discounted).
+    suspect = (pl.col("etype") == "person") & (
+        (pl.col("role_a") == "suspect") | (pl.col("role_b") == "suspect")
+    )
+    others_now = pl.when(suspect).then(0).otherwise((pl.col("n_deaths") - 2).clip(lower_bound=0))
+    others_then = (
+        pl.when(suspect)
+        .then(0.0)
+        .otherwise((pl.col("_later_upto") - 2).clip(lower_bound=0) * (bg.span_days / elapsed))
+    )
+    u_now = (others_now + pseudo) / population + namesake
     # As known then: the entity's count up to the later death, as a rate over the whole span.
-    u_then = (
-        (pl.col("_later_upto") - 2).clip(lower_bound=0) * (bg.span_days / elapsed) + pseudo
-    ) / population + namesake
+    u_then = (others_then + pseudo) / population + namesake
     both = both.with_columns(
         bits=pl.min_horizontal((m / u_now).log(2), cap).clip(lower_bound=0.0),
         bits_then=pl.min_horizontal((m / u_then).log(2), cap).clip(lower_bound=0.0),
@@ -1278,7 +1288,7 @@ def _place_among_kind(ai, bi, r, index, bg, params, dist, same_inst, cache, meth
     )
     return (
         bits,
-        f"{near:.0f} other {what} within {_fmt_distance(d_eff)} of these two, where {expected:.1f} would be if they lay like all deaths",
+        f"{near:.0f} other {what} within {_fmt_distance(d_eff)} of these two ({expected:.1f} if they lay like all deaths)",
     )
 
 
@@ -1427,13 +1437,11 @@ def _joint_kind(
         kind_bits[i] = max(math.log2(m / u), 0.0)
         done[i] = True
         text = (
-            f"alike in kind: {k} other police death reports ({_pct(k / n_police)}) are all of: "
+            f"taken together: {k} other police death report{'' if k == 1 else 's'} ({_pct(k / n_police)}) "
+            + ("is" if k == 1 else "are")
+            + " all of: "
             + "; ".join(words)
-            + (
-                f", where {chance:.1f} would be if these went together only by chance"
-                if len(words) > 1
-                else ""
-            )
+            + (f" ({chance:.2g} if these went together only by chance)" if len(words) > 1 else "")
         )
         texts[i] = text + (f"; {place_text}" if place_text else "")
     return kind_bits, place_bits, texts, done
@@ -2028,7 +2036,11 @@ def _reason(
         links.select("evidence", "evidence_bits")
         .explode("evidence", "evidence_bits")
         .drop_nulls()
-        .filter(~pl.col("evidence").str.contains(r" apart|^both (men|women) aged"))
+        .filter(
+            ~pl.col("evidence").str.contains(
+                r" apart|^both (men|women) aged|^taken together: |^\d+ other police-reported"
+            )
+        )
         .group_by("evidence")
         .agg(pl.col("evidence_bits").sum().alias("bits"), pl.len().alias("links"))
         .sort(["bits", "evidence"], descending=[True, False])
