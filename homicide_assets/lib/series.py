@@ -166,7 +166,7 @@ class SeriesParams:
     #: weigh what kind of death two deaths share together, not one feature at a time (see
     #: :func:`_joint_kind`), for pairs scoring at least this on the one-at-a-time weighing
     joint_kind: bool = True
-    joint_kind_floor: float = 0.002
+    joint_kind_floor: float = 0.01
     #: deaths' worth of weight of a feature's share of all deaths against its share among the
     #: deaths alike in the other ways (how the kinds of death that go together are counted)
     kind_prior_deaths: float = 20.0
