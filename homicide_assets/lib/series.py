@@ -46,6 +46,7 @@ import polars as pl
 
 from homicide_assets.lib.series_stats import (
     DENSITY_RADII_M,
+    cKDTree,
     local_density,
     project_m,
     share_within,
@@ -94,6 +95,10 @@ ROLE_WORDS = {
 }
 
 
+#: share of the judged m for a shared finder, reporting person or last-seen-with (see _role_pair_m)
+CLOSE_ROLE_M_SCALE = 0.25
+
+
 def _role_pair_m() -> dict[tuple[str, str], float]:
     """m: how often two deaths of one series share a person in these two roles."""
     close = ("finder", "reporting_person", "last_seen_with")
@@ -112,8 +117,13 @@ def _role_pair_m() -> dict[tuple[str, str], float]:
             elif "suspect" in pair and (a in close or b in close):
                 m = 0.8  # the suspect of one death found or reported another (Port, serial domestic)
             elif a in close and b in close:
-                # the same finder twice is rare; the same reporting person is often family
-                m = {"finder": 0.8, "last_seen_with": 0.8}.get(a, 0.5) if a == b else 0.6
+                # the same finder twice is rare; the same reporting person is often family.
+                # Of all pairs of deaths in series only Port-like ones share a finder or a
+                # reporting person, so m is small: among series of every kind such a pair is
+                # the exception (a suspect, by contrast, is what a serial offender shares)
+                m = CLOSE_ROLE_M_SCALE * (
+                    {"finder": 0.8, "last_seen_with": 0.8}.get(a, 0.5) if a == b else 0.6
+                )
             elif "suspect" in pair:
                 m = 0.5
             else:  # associates, the deceased of one as a close person of another
@@ -129,7 +139,7 @@ class SeriesParams:
     #: expected number of series partners of a death, for the prior odds of a link
     partners_per_death: float = 0.01
     #: a link at or above this score joins a series
-    link_threshold: float = 0.7
+    link_threshold: float = 0.65
     #: links below this score are not written to ``case_links``
     report_floor: float = 0.05
     #: m for a shared person, by (sorted) pair of roles
@@ -153,6 +163,19 @@ class SeriesParams:
     profile_m: float = 0.5
     #: ages within this many years count as the same age band
     profile_age_gap: int = 8
+    #: weigh what kind of death two deaths share together, not one feature at a time (see
+    #: :func:`_joint_kind`), for pairs scoring at least this on the one-at-a-time weighing
+    joint_kind: bool = True
+    joint_kind_floor: float = 0.01
+    #: deaths' worth of weight of a feature's share of all deaths against its share among the
+    #: deaths alike in the other ways (how the kinds of death that go together are counted)
+    kind_prior_deaths: float = 20.0
+    #: the power at which features beyond the rarest count when the force's deaths cannot
+    #: show how they go together (0: the rarest alone; 1: as if independent)
+    kind_beyond_data: float = 0.3
+    #: pseudo-deaths added to the observed and expected counts of deaths of one kind near two
+    #: (the ratio of the two is how much nearer that kind lies than all deaths do)
+    kind_place_prior_deaths: float = 1.0
     vulnerability_m: float = 0.4
     flag_m: float = 0.8  # both domestic abuse related, both gang related
     #: how far apart and how long apart members of one series are: an equal mixture of
@@ -357,7 +380,19 @@ def death_profiles(
                 _col(contacts, "concerns", pl.List(pl.String)).alias("concerns"),
                 _col(contacts, "first_contact_date", pl.Date).alias("first_contact_date"),
             )
-            .join(person_clusters.select("record_key", "person_key"), on="record_key", how="inner")
+            .join(
+                person_clusters.select(
+                    "record_key",
+                    "person_key",
+                    (
+                        pl.col("match_probability").cast(pl.Float64)
+                        if "match_probability" in person_clusters.columns
+                        else pl.lit(1.0)
+                    ).alias("p_link"),
+                ),
+                on="record_key",
+                how="inner",
+            )
             .join(
                 reg.select("person_key", pl.col("date_of_death").alias("_dod")).drop_nulls("person_key"),
                 on="person_key",
@@ -426,6 +461,8 @@ ENTITY_SCHEMA = {
     "entity": pl.String,
     "role": pl.String,
     "label": pl.String,
+    #: linkage's probability that this person record belongs to its person key (1 for others)
+    "p_link": pl.Float64,
 }
 
 
@@ -464,7 +501,19 @@ def death_entities(
                     "label"
                 ),
             )
-            .join(person_clusters.select("record_key", "person_key"), on="record_key", how="inner")
+            .join(
+                person_clusters.select(
+                    "record_key",
+                    "person_key",
+                    (
+                        pl.col("match_probability").cast(pl.Float64)
+                        if "match_probability" in person_clusters.columns
+                        else pl.lit(1.0)
+                    ).alias("p_link"),
+                ),
+                on="record_key",
+                how="inner",
+            )
             .join(
                 profiles.select("idx", "day", "police_report_id").drop_nulls("police_report_id"),
                 on="police_report_id",
@@ -479,6 +528,7 @@ def death_entities(
                 pl.col("person_key").alias("entity"),
                 "role",
                 "label",
+                pl.col("p_link").fill_null(1.0),
             )
         )
     parts.append(
@@ -539,7 +589,33 @@ def death_entities(
         )
     )
     del base
+    parts = [p if "p_link" in p.columns else p.with_columns(p_link=pl.lit(1.0)) for p in parts]
     ent = pl.concat([p.select(list(ENTITY_SCHEMA)).cast(ENTITY_SCHEMA) for p in parts])
+    # An officer works one area (a local authority): how many police-reported deaths that
+    # area has is the population an officer's share of deaths is measured in.
+    la = profiles.select("idx", "la_code", "has_police_report")
+    police_la = la.filter(pl.col("has_police_report").fill_null(False)).group_by("la_code").len("n_area")
+    officer_area = (
+        ent.filter(pl.col("etype") == "officer")
+        .select("entity", "idx")
+        .unique()
+        .join(la.select("idx", "la_code"), on="idx", how="left")
+        .group_by("entity", "la_code")
+        .len()
+        .sort(["entity", "len", "la_code"], descending=[False, True, False])
+        .unique("entity", keep="first")
+        .join(police_la, on="la_code", how="left")
+        .select("entity", pl.lit("officer").alias("etype"), pl.col("n_area").cast(pl.Int64))
+    )
+    ent = ent.join(officer_area, on=["etype", "entity"], how="left")
+    # How many deaths' reports name someone so (initial and surname, any person key): the
+    # namesakes linkage could have joined into one person.
+    ent = ent.with_columns(
+        n_named=pl.when(pl.col("etype") == "person")
+        .then(pl.col("idx").n_unique().over(pl.col("etype"), pl.col("label").str.to_lowercase()))
+        .otherwise(None)
+        .cast(pl.Int64)
+    )
     # One row per death, entity and role (an officer both attending and in the case counts once per role).
     ent = ent.unique(["idx", "etype", "entity", "role"], keep="first")
     # Deaths with the entity, in total and up to each death's date (for the backtest).
@@ -843,8 +919,32 @@ def shared_entities(
 ) -> pl.DataFrame:
     """Entities both deaths of each pair have (one row per pair, entity and role pair), with
     their weight in bits now (``bits``) and as known on the later death's date (``bits_then``)."""
-    ent = entities.select("idx", "etype", "entity", "role", "label", "n_deaths", "n_upto", "day")
-    left = pairs.join(ent.rename({"idx": "a", "role": "role_a", "label": "label_a", "day": "day_a"}), on="a")
+    if "p_link" not in entities.columns:
+        entities = entities.with_columns(p_link=pl.lit(1.0), n_named=pl.lit(None, pl.Int64))
+    if "n_area" not in entities.columns:
+        entities = entities.with_columns(n_area=pl.lit(None, pl.Int64))
+    ent = entities.select(
+        "idx", "etype", "entity", "role", "label", "n_deaths", "n_upto", "day", "p_link", "n_named", "n_area"
+    )
+    left = pairs.join(
+        ent.rename(
+            {
+                "idx": "a",
+                "role": "role_a",
+                "label": "label_a",
+                "day": "day_a",
+                "p_link": "p_a",
+                "n_named": "named_a",
+            }
+        )
+        .drop("n_area")
+        .join(
+            ent.select("etype", "entity", "n_area").unique(["etype", "entity"]),
+            on=["etype", "entity"],
+            how="left",
+        ),
+        on="a",
+    )
     both = left.join(
         ent.select(
             "idx",
@@ -854,9 +954,26 @@ def shared_entities(
             pl.col("label").alias("label_b"),
             pl.col("n_upto").alias("n_upto_b"),
             pl.col("day").alias("day_b"),
+            pl.col("p_link").alias("p_b"),
+            pl.col("n_named").alias("named_b"),
         ).rename({"idx": "b"}),
         on=["b", "etype", "entity"],
     ).filter(pl.col("etype") != "substance")
+    # The deceased of one death cannot find, report, witness or commit a later one: such a
+    # "shared person" is two namesakes that linkage joined, not evidence.
+    dead_then_alive = (pl.col("etype") == "person") & (
+        (
+            (pl.col("role_a") == "deceased")
+            & (pl.col("role_b") != "deceased")
+            & (pl.col("day_b") > pl.col("day_a") + 2)
+        )
+        | (
+            (pl.col("role_b") == "deceased")
+            & (pl.col("role_a") != "deceased")
+            & (pl.col("day_a") > pl.col("day_b") + 2)
+        )
+    )
+    both = both.filter(~dead_then_alive)
     if both.is_empty():
         return both.with_columns(
             bits=pl.lit(None, pl.Float64), bits_then=pl.lit(None, pl.Float64), text=pl.lit(None, pl.String)
@@ -882,7 +999,9 @@ def shared_entities(
         .otherwise(params.institution_m)
     )
     population = (
-        pl.when(pl.col("etype").is_in(["person", "officer"]))
+        pl.when(pl.col("etype") == "officer")
+        .then(pl.col("n_area").cast(pl.Float64).fill_null(float(bg.n_police)))
+        .when(pl.col("etype") == "person")
         .then(float(bg.n_police))
         .when(pl.col("etype") == "clinician")
         .then(float(bg.n_me))
@@ -899,15 +1018,42 @@ def shared_entities(
         .otherwise(params.institution_max_bits)
     )
     elapsed = (pl.col("_later_day") - bg.first_day + 1).clip(lower_bound=30).cast(pl.Float64)
-    u_now = ((pl.col("n_deaths") - 2).clip(lower_bound=0) + pseudo) / population
+    # A person key is only as sure as linkage's weakest record in it: with probability 1 - p
+    # the two are namesakes, and a namesake is as common as the name (reports naming a
+    # "D. Smith" over all police reports).
+    p_same = pl.min_horizontal(pl.col("p_a").fill_null(1.0), pl.col("p_b").fill_null(1.0))
+    named = pl.max_horizontal(pl.col("named_a").fill_null(0), pl.col("named_b").fill_null(0))
+    namesake = (
+        pl.when(pl.col("etype") == "person")
+        .then(
+            (1 - p_same).clip(lower_bound=0.0) * (named - 2).clip(lower_bound=0).cast(pl.Float64) / population
+        )
+        .otherwise(0.0)
+    )
+    # A person's other deaths make them commoner (a carer, a hostel worker finds many) -
+    # except a suspect's: nobody is a suspect by trade, and a suspect in several deaths is
+    # the pattern itself (up to ``person_usual_deaths``, beyond which m is discounted).
+    suspect = (pl.col("etype") == "person") & (
+        (pl.col("role_a") == "suspect") | (pl.col("role_b") == "suspect")
+    )
+    others_now = pl.when(suspect).then(0).otherwise((pl.col("n_deaths") - 2).clip(lower_bound=0))
+    others_then = (
+        pl.when(suspect)
+        .then(0.0)
+        .otherwise((pl.col("_later_upto") - 2).clip(lower_bound=0) * (bg.span_days / elapsed))
+    )
+    u_now = (others_now + pseudo) / population + namesake
     # As known then: the entity's count up to the later death, as a rate over the whole span.
-    u_then = (
-        (pl.col("_later_upto") - 2).clip(lower_bound=0) * (bg.span_days / elapsed) + pseudo
-    ) / population
+    u_then = (others_then + pseudo) / population + namesake
     both = both.with_columns(
         bits=pl.min_horizontal((m / u_now).log(2), cap).clip(lower_bound=0.0),
         bits_then=pl.min_horizontal((m / u_then).log(2), cap).clip(lower_bound=0.0),
         _m=m,
+        _namesake_bits=pl.when(namesake > 0)
+        .then((namesake / (((pl.col("n_deaths") - 2).clip(lower_bound=0) + pseudo) / population) + 1).log(2))
+        .otherwise(0.0),
+        _named=named,
+        _p_same=p_same,
     ).filter(pl.col("_m") > 0)
     # one row per pair and entity: the role pair that weighs most
     both = both.sort("bits", descending=True).unique(["a", "b", "etype", "entity"], keep="first")
@@ -954,7 +1100,9 @@ def shared_entities(
                     pl.col("entity"),
                     pl.lit(" (attended or in the case of "),
                     n_text,
-                    pl.lit(" deaths in all)"),
+                    pl.lit(" of the "),
+                    pl.col("n_area").cast(pl.String).fill_null("?"),
+                    pl.lit(" police-reported deaths in the area they work)"),
                 ]
             )
         )
@@ -983,6 +1131,24 @@ def shared_entities(
                 ]
             )
         )
+    )
+    text = (
+        pl.when(pl.col("_namesake_bits") >= 1.0)
+        .then(
+            pl.concat_str(
+                [
+                    text,
+                    pl.lit(" (a common name: "),
+                    pl.col("_named").cast(pl.String),
+                    pl.lit(" deaths' reports name a "),
+                    pl.col("label_a").fill_null("person"),
+                    pl.lit("; linkage is "),
+                    (pl.col("_p_same") * 100).round(1).cast(pl.String),
+                    pl.lit("% sure these records are one person)"),
+                ]
+            )
+        )
+        .otherwise(text)
     )
     return both.with_columns(text=text).select(
         "a", "b", "etype", "entity", "role_a", "role_b", "bits", "bits_then", "text", "n_deaths"
@@ -1029,6 +1195,257 @@ SUBSTANCE_WORDS = {
     "nitazene": "nitazenes",
     "spice": "spice (synthetic cannabinoids)",
 }
+
+
+class _KindIndex:
+    """Police-reported deaths' kind features as boolean masks, for counting deaths alike in
+    several ways at once (built once per search, masks cached by feature)."""
+
+    def __init__(self, p: pl.DataFrame):
+        police = p["has_police_report"].fill_null(False).to_numpy()
+        self.idx = np.flatnonzero(police)
+        self.pos = np.full(p.height, -1)
+        self.pos[self.idx] = np.arange(len(self.idx))
+        sub = p[self.idx]
+        self.method = np.array([x if x is not None else "" for x in sub["method"].to_list()], dtype=object)
+        self.loc = np.array(
+            [x if x is not None else "" for x in sub["location_type"].to_list()], dtype=object
+        )
+        self.dom = sub["domestic"].fill_null(False).to_numpy()
+        self.gang = sub["gang"].fill_null(False).to_numpy()
+        self.sex = np.array([x if x is not None else "" for x in sub["sex"].to_list()], dtype=object)
+        self.age = sub["age"].fill_null(-1).to_numpy()
+        self._lists = {"s": sub["substances"], "v": sub["vulnerabilities"]}
+        lat, lon = sub["lat"].to_numpy().astype(float), sub["lon"].to_numpy().astype(float)
+        self.xy = project_m(lat, lon, float(np.nanmean(p["lat"].to_numpy().astype(float))))
+        self.cache: dict[tuple, np.ndarray] = {}
+
+    def mask(self, feature: tuple) -> np.ndarray:
+        if feature not in self.cache:
+            kind, value = feature
+            if kind == "method":
+                m = self.method == value
+            elif kind == "loc":
+                m = self.loc == value
+            elif kind == "dom":
+                m = self.dom.copy()
+            elif kind == "gang":
+                m = self.gang.copy()
+            else:
+                m = self._lists[kind].list.contains(value).fill_null(False).to_numpy()
+            self.cache[feature] = m
+        return self.cache[feature]
+
+
+def _place_among_kind(ai, bi, r, index, bg, params, dist, same_inst, cache, method, loc):
+    """Place bits for two police-reported deaths, weighed among police-reported deaths of
+    their kind of place and method: how many of those lie within the pair's distance of
+    them, against how many would if they lay like all deaths (road deaths on roads,
+    drownings by water, custody deaths at a police station, drug deaths in the centre).
+    Returns (bits or NaN to keep the all-deaths weighing, plain words or None)."""
+    d = dist[r]
+    if not np.isfinite(d) or same_inst[r] or index.pos[ai] < 0 or index.pos[bi] < 0:
+        return np.nan, None
+    ca, cb = index.xy[index.pos[ai]], index.xy[index.pos[bi]]
+    if not (np.isfinite(ca[0]) and np.isfinite(cb[0])):
+        return np.nan, None
+    key = (method, loc)
+    if key not in cache:
+        mk = np.ones(len(index.idx), dtype=bool)
+        if method is not None:
+            mk &= index.mask(("method", method))
+        if loc is not None:
+            mk &= index.mask(("loc", loc))
+        pts = index.xy[mk]
+        pts = pts[np.isfinite(pts[:, 0])]
+        cache[key] = (cKDTree(pts) if len(pts) else None, len(pts))
+    tree, n_kind = cache[key]
+    if tree is None:
+        return np.nan, None
+    d_eff = max(float(d), params.min_distance_m)
+    if d_eff > DENSITY_RADII_M[-1]:
+        return 0.0, None
+    s_all = 0.5 * (
+        share_within(bg.density[[ai]], np.array([d_eff]), bg.n_geo)[0]
+        + share_within(bg.density[[bi]], np.array([d_eff]), bg.n_geo)[0]
+    )
+    counts = tree.query_ball_point(np.vstack([ca, cb]), d_eff + 1e-6, return_length=True)
+    # each centre counts itself and the other of the pair
+    near = max(float(np.mean(counts)) - 2.0, 0.0)
+    k = max(n_kind - 2, 0)
+    expected = k * s_all
+    ratio = (near + params.kind_place_prior_deaths) / (expected + params.kind_place_prior_deaths)
+    share = min(s_all * ratio, 1.0)
+    bits = max(float(_bits(mixture_cdf(d_eff, params.place_scales_m), share)), -2.0)
+    what = " ".join(
+        x
+        for x in (
+            "police-reported deaths",
+            f"by {_words(method)}" if method else "",
+            f"at a {_words(loc)} location" if loc else "",
+        )
+        if x
+    )
+    return (
+        bits,
+        f"{near:.0f} other {what} within {_fmt_distance(d_eff)} of these two ({expected:.1f} if they lay like all deaths)",
+    )
+
+
+def feats_masks(feats, index):
+    for f_ in feats:
+        yield index.mask(f_)
+
+
+def _joint_kind(
+    rows,
+    a,
+    b,
+    p,
+    bg,
+    params,
+    *,
+    same_method,
+    same_loc,
+    dom,
+    gang,
+    prof_ok,
+    lo,
+    hi,
+    sub_of,
+    vul_of,
+    dist,
+    same_inst,
+):
+    """Weigh what kind of death a pair shares as one item, counted on the force's own deaths.
+
+    One feature at a time, "both gang related", "both at licensed premises" and "both men
+    aged 19-27" multiply as if independent; on the force's data they go together. Here the
+    share ``u`` is the share of *other* police-reported deaths alike in **all** the ways the
+    two are (same method, kind of place, domestic abuse or gang flag, sex and age band,
+    every shared substance and vulnerability), and ``m`` the product of each feature's
+    ``m``. Their nearness is then weighed among deaths of that kind: the share of them within
+    the pair's distance (shrunk towards all deaths' share with ``kind_prior_deaths``), since
+    deaths of one kind cluster (custody deaths at a police station, homeless drug deaths in
+    the centre). Returns per row: kind bits, place bits, a plain-words line, and whether the
+    row had any kind feature (else its items are left as they were).
+    """
+    index = _KindIndex(p)
+    method = p["method"].to_numpy(allow_copy=True)
+    loc = p["location_type"].to_numpy(allow_copy=True)
+    sex = p["sex"].to_numpy(allow_copy=True)
+    n_police = max(bg.n_police, 1)
+    kind_bits = np.zeros(len(rows))
+    place_bits = np.zeros(len(rows))
+    texts: list[str | None] = [None] * len(rows)
+    done = np.zeros(len(rows), dtype=bool)
+    base_cache: dict[tuple, np.ndarray] = {}
+    geo_cache: dict[tuple, tuple] = {}
+    for i, r in enumerate(rows.tolist()):
+        ai, bi = int(a[r]), int(b[r])
+        feats: list[tuple] = []
+        m = 1.0
+        words: list[str] = []
+        if same_method[r]:
+            feats.append(("method", method[ai]))
+            m *= params.method_m
+            words.append(_words(method[ai]))
+        if same_loc[r]:
+            feats.append(("loc", loc[ai]))
+            m *= params.location_type_m
+            words.append(f"at a {_words(loc[ai])} location")
+        if dom[ai] and dom[bi]:
+            feats.append(("dom", True))
+            m *= params.flag_m
+            words.append("domestic abuse related")
+        if gang[ai] and gang[bi]:
+            feats.append(("gang", True))
+            m *= params.flag_m
+            words.append("gang related")
+        subs = sorted(set(sub_of.get(r, [])))
+        if subs:
+            feats.extend(("s", x) for x in subs)
+            m *= params.substance_m
+            words.append(", ".join(SUBSTANCE_WORDS.get(x, x) for x in subs))
+        vuls = sorted(set(vul_of.get(r, [])))
+        if vuls:
+            feats.extend(("v", x) for x in vuls)
+            m *= params.vulnerability_m
+            words.append("known to services (" + ", ".join(x.replace("_", " ") for x in vuls[:3]) + ")")
+        if prof_ok[r]:
+            m *= params.profile_m
+            who = "men" if sex[ai] == "m" else "women"
+            words.append(f"{who} aged {max(int(lo[r]), 0)}-{int(hi[r])}")
+        place_bits[i], place_text = _place_among_kind(
+            ai,
+            bi,
+            r,
+            index,
+            bg,
+            params,
+            dist,
+            same_inst,
+            geo_cache,
+            method[ai] if same_method[r] else None,
+            loc[ai] if same_loc[r] else None,
+        )
+        if not feats and not prof_ok[r]:
+            texts[i] = place_text
+            continue
+        key = tuple(feats)
+        if key not in base_cache:
+            mk = np.ones(len(index.idx), dtype=bool)
+            for f_ in feats:
+                mk &= index.mask(f_)
+            base_cache[key] = mk
+        mk = base_cache[key]
+        if prof_ok[r]:
+            mk = mk & (index.sex == sex[ai]) & (index.age >= lo[r]) & (index.age <= hi[r])
+        selves = [x for x in (ai, bi) if index.pos[x] >= 0 and mk[index.pos[x]]]
+        k = max(int(mk.sum()) - len(selves), 0)
+        # The share of other deaths alike in all these ways, one feature at a time, rarest
+        # first: each feature's share among the deaths alike in the ones before it, shrunk
+        # towards its share of all deaths with ``kind_prior_deaths`` (so a handful of
+        # deaths cannot make a combination look impossible, and hundreds say how they go
+        # together). A single feature is just its share.
+        masks = list(feats_masks(feats, index))
+        if prof_ok[r]:
+            masks.append((index.sex == sex[ai]) & (index.age >= lo[r]) & (index.age <= hi[r]))
+        n_self = len(selves)
+        margins = [max(int(x.sum()) - n_self, 0) for x in masks]
+        order = np.argsort(margins, kind="stable")
+        u = 1.0
+        chance = float(n_police)
+        running = np.ones(len(index.idx), dtype=bool)
+        base = n_police
+        for j in order.tolist():
+            p_marg = max(margins[j], 0.5) / n_police
+            running = running & masks[j]
+            cnt = max(int(running.sum()) - n_self, 0)
+            u *= (cnt + params.kind_prior_deaths * p_marg) / (base + params.kind_prior_deaths)
+            chance *= p_marg
+            base = cnt
+        # Where the deaths alike run out, the chain falls back on multiplying shares as if
+        # independent. It may not go below the rarest feature's share times the others'
+        # shares at the power ``kind_beyond_data``: features that may go together with the
+        # rarest count only in part (GHB deaths are mostly young men; a heroin death often
+        # has cocaine too), at any size of force.
+        shares = sorted(max(x, 0.5) / n_police for x in margins)
+        if len(shares) > 1:
+            u = max(u, shares[0] * float(np.prod(shares[1:])) ** params.kind_beyond_data)
+        u = min(max(u, 1e-300), 1.0)
+        kind_bits[i] = max(math.log2(m / u), 0.0)
+        done[i] = True
+        text = (
+            f"taken together: {k} other police death report{'' if k == 1 else 's'} ({_pct(k / n_police)}) "
+            + ("is" if k == 1 else "are")
+            + " all of: "
+            + "; ".join(words)
+            + (f" ({chance:.2g} if these went together only by chance)" if len(words) > 1 else "")
+        )
+        texts[i] = text + (f"; {place_text}" if place_text else "")
+    return kind_bits, place_bits, texts, done
+
 
 SCORED_SCHEMA = {
     "a": pl.Int64,
@@ -1313,29 +1730,92 @@ def score_pairs(
         ranked = -np.sort(-np.vstack([np.maximum(place, 0), officer, clinician]), axis=0)
         return ranked[0] + 0.5 * ranked[1] + 0.25 * ranked[2] + np.minimum(place, 0)
 
-    local_now = local_family(items["place"], ent_bits["officer"], ent_bits["clinician"])
-    local_then = local_family(items["place"], ent_then["officer"], ent_then["clinician"])
     for etype in etypes:
         items[etype] = ent_bits[etype]
-    family = items["place"] + items["officer"] + items["clinician"]
 
-    # Domestic abuse, gang association and what services knew of the deceased describe one
-    # life and go together (a domestic abuse death is often known to children's services): one
-    # family too, the strongest in full, the next at half, the third at a quarter.
-    circ = np.vstack([np.maximum(items[k], 0) for k in ("domestic", "gang", "vulnerability")])
-    ranked_circ = -np.sort(-circ, axis=0)
-    circ_family = ranked_circ[0] + 0.5 * ranked_circ[1] + 0.25 * ranked_circ[2]
+    # An officer's share is measured among the deaths of the area they work, so sharing one
+    # is evidence beside the place, not part of it; a GP's practice is a place.
+    zero = np.zeros(n)
 
-    weight = np.sum(np.vstack(list(items.values())), axis=0) - family + local_now - circ.sum(axis=0) + circ_family
-    weight_then = (
-        weight
-        + ent_then["person"]
-        - ent_bits["person"]
-        + ent_then["institution"]
-        - ent_bits["institution"]
-        + local_then
-        - local_now
-    )
+    def combine(items):
+        local_now = local_family(items["place"], zero, ent_bits["clinician"])
+        local_then = local_family(items["place"], zero, ent_then["clinician"])
+        family = items["place"] + items["clinician"]
+        items = {**items, "officer": ent_bits["officer"]}
+        # Domestic abuse, gang association and what services knew of the deceased describe one
+        # life and go together (a domestic abuse death is often known to children's services): one
+        # family too, the strongest in full, the next at half, the third at a quarter.
+        circ = np.vstack([np.maximum(items[k], 0) for k in ("domestic", "gang", "vulnerability")])
+        ranked_circ = -np.sort(-circ, axis=0)
+        circ_family = ranked_circ[0] + 0.5 * ranked_circ[1] + 0.25 * ranked_circ[2]
+        weight = (
+            np.sum(np.vstack(list(items.values())), axis=0)
+            - family
+            + local_now
+            - circ.sum(axis=0)
+            + circ_family
+        )
+        weight_then = (
+            weight
+            + ent_then["person"]
+            - ent_bits["person"]
+            + ent_then["officer"]
+            - ent_bits["officer"]
+            + ent_then["institution"]
+            - ent_bits["institution"]
+            + local_then
+            - local_now
+        )
+        return weight, weight_then
+
+    items["kind"] = np.zeros(n)
+    weight, weight_then = combine(items)
+    # What kind of death two deaths share (method, kind of place, substances, victim, what
+    # services knew), and how near they are, weighed together on the force's own deaths:
+    # young men, gang related, at licensed premises, in the city centre are one common kind
+    # of death, not four rare coincidences.
+    kind_text: list[str | None] = [None] * n
+    shown = {k: v.copy() for k, v in items.items()}
+    if params.joint_kind:
+        best = np.maximum(weight, weight_then) + bg.prior_bits
+        rows = np.flatnonzero(best >= -np.log2(1 / params.joint_kind_floor - 1))
+        if len(rows):
+            sub_of: dict[int, list[str]] = {}
+            if sub_rows.height:
+                for r_, s_ in zip(sub_rows["_row"].to_list(), sub_rows["s"].to_list()):
+                    sub_of.setdefault(r_, []).append(s_)
+            vul_of: dict[int, list[str]] = {}
+            if vul_rows.height:
+                for r_, v_ in zip(vul_rows["_row"].to_list(), vul_rows["v"].to_list()):
+                    vul_of.setdefault(r_, []).append(v_)
+            kind_bits, place_new, texts, done = _joint_kind(
+                rows,
+                a,
+                b,
+                p,
+                bg,
+                params,
+                same_method=same_method,
+                same_loc=same_loc,
+                dom=dom,
+                gang=gang,
+                prof_ok=prof_ok,
+                lo=lo,
+                hi=hi,
+                sub_of=sub_of,
+                vul_of=vul_of,
+                dist=dist,
+                same_inst=same_inst,
+            )
+            sel = rows[done]
+            for k in ("method", "location_type", "domestic", "gang", "profile", "substance", "vulnerability"):
+                items[k][sel] = 0.0
+            items["kind"][rows] = kind_bits
+            ok = np.isfinite(place_new)
+            items["place"][rows[ok]] = place_new[ok]
+            for r_, t_ in zip(rows.tolist(), texts):
+                kind_text[r_] = t_
+            weight, weight_then = combine(items)
     score = 1 / (1 + np.exp2(-(weight + bg.prior_bits)))
     score_then = 1 / (1 + np.exp2(-(weight_then + bg.prior_bits)))
 
@@ -1354,6 +1834,8 @@ def score_pairs(
     keep = score >= min(params.report_floor, params.link_threshold)
     out = out.filter(pl.Series(keep))
     evidence, evidence_bits, kinds = [], [], []
+    weighed = items
+    items = shown  # the words and kinds name each shared feature; the weight is the joint one
     for r in np.flatnonzero(keep):
         ev: list[tuple[float, str]] = sorted(ent_text[r], key=lambda x: -x[0])[:6]
         kd: set[str] = set()
@@ -1394,9 +1876,11 @@ def score_pairs(
         if vul_text[r] and items["vulnerability"][r] >= 1.0:
             ev.append((items["vulnerability"][r], vul_text[r]))
             kd.add("similar_victims")
-        st_bits = items["place"][r] + items["time"][r]
+        if kind_text[r]:
+            ev.append((max(weighed["kind"][r], 0.2), kind_text[r]))
+        st_bits = weighed["place"][r] + items["time"][r]
         if np.isfinite(dist[r]):
-            if items["place"][r] >= 3.0:
+            if weighed["place"][r] >= 3.0:
                 kd.add("shared_place")
             if (
                 dist[r] <= params.candidate_distance_m
@@ -1552,7 +2036,11 @@ def _reason(
         links.select("evidence", "evidence_bits")
         .explode("evidence", "evidence_bits")
         .drop_nulls()
-        .filter(~pl.col("evidence").str.contains(r" apart|^both (men|women) aged"))
+        .filter(
+            ~pl.col("evidence").str.contains(
+                r" apart|^both (men|women) aged|^taken together: |^\d+ other police-reported"
+            )
+        )
         .group_by("evidence")
         .agg(pl.col("evidence_bits").sum().alias("bits"), pl.len().alias("links"))
         .sort(["bits", "evidence"], descending=[True, False])
@@ -1704,6 +2192,28 @@ def find_series(
     ``staged`` maps feed names (``death_reports``, ``death_report_persons``, ``me_deaths``,
     ``safeguarding_contacts``) to staged frames; a missing feed contributes no evidence.
     """
+    params = params or SeriesParams()
+    return finish_series(search_links(register, person_clusters, staged, params), params)
+
+
+@dataclass
+class LinkSearch:
+    """Everything :func:`find_series` weighs before links are thresholded into series."""
+
+    links: pl.DataFrame
+    profiles: pl.DataFrame
+    background: Background
+    candidate_pairs: int
+    groups: pl.DataFrame
+
+
+def search_links(
+    register: pl.DataFrame,
+    person_clusters: pl.DataFrame,
+    staged: Mapping[str, pl.DataFrame | None],
+    params: SeriesParams,
+) -> LinkSearch:
+    """Pair links and group links, combined per pair, with same-incident pairs marked."""
     from homicide_assets.lib.series_scan import (
         excess_groups,
         group_links,
@@ -1711,7 +2221,6 @@ def find_series(
         unexpected_groups,
     )
 
-    params = params or SeriesParams()
     profiles = death_profiles(register, person_clusters, staged)
     entities = death_entities(profiles, person_clusters, staged)
     bg = measure_background(profiles, params)
@@ -1745,6 +2254,12 @@ def find_series(
         .then(pl.concat_list(pl.lit([0.0]), pl.col("evidence_bits")))
         .otherwise(pl.col("evidence_bits")),
     )
+    return LinkSearch(links, profiles, bg, pairs.height, groups)
+
+
+def finish_series(search: LinkSearch, params: SeriesParams) -> SeriesResult:
+    """Series and the public ``case_links`` from a link search, at ``params.link_threshold``."""
+    links, profiles = search.links, search.profiles
     series = assemble_series(links.filter(~pl.col("same_incident")), profiles, params)
     reported = links.filter(pl.col("score") >= params.report_floor)
     death_id = profiles["death_id"]
@@ -1767,9 +2282,9 @@ def find_series(
         case_links=case_links,
         linked_series=series,
         profiles=profiles,
-        background=bg,
-        candidate_pairs=pairs.height,
-        groups=groups,
+        background=search.background,
+        candidate_pairs=search.candidate_pairs,
+        groups=search.groups,
     )
 
 
