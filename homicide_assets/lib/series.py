@@ -95,8 +95,6 @@ ROLE_WORDS = {
 }
 
 
-#: share of the judged m for a shared finder, reporting person or last-seen-with (see _role_pair_m)
-CLOSE_ROLE_M_SCALE = 0.25
 
 
 def _role_pair_m() -> dict[tuple[str, str], float]:
@@ -117,13 +115,8 @@ def _role_pair_m() -> dict[tuple[str, str], float]:
             elif "suspect" in pair and (a in close or b in close):
                 m = 0.8  # the suspect of one death found or reported another (Port, serial domestic)
             elif a in close and b in close:
-                # the same finder twice is rare; the same reporting person is often family.
-                # Of all pairs of deaths in series only Port-like ones share a finder or a
-                # reporting person, so m is small: among series of every kind such a pair is
-                # the exception (a suspect, by contrast, is what a serial offender shares)
-                m = CLOSE_ROLE_M_SCALE * (
-                    {"finder": 0.8, "last_seen_with": 0.8}.get(a, 0.5) if a == b else 0.6
-                )
+                # the same finder twice is rare; the same reporting person is often family
+                m = {"finder": 0.8, "last_seen_with": 0.8}.get(a, 0.5) if a == b else 0.6
             elif "suspect" in pair:
                 m = 0.5
             else:  # associates, the deceased of one as a close person of another
