@@ -11,8 +11,8 @@ Dagster already groups those events: a step's materialisations of a multi-partit
 carry batch metadata, and with ``DAGSTER_EVENT_BATCH_SIZE`` > 0 the instance hands them to
 ``EventLogStorage.store_event_batch`` together. Dagster's PostgreSQL storage writes such a batch
 in one statement; the SQLite one inherits the default, which stores them one at a time. This
-subclass writes a batch of materialisations (or observations) the way ``store_event`` writes
-one, in one transaction per shard:
+subclass writes a batch of materialisations (or observations, or a run's per-partition planned
+materialisations) the way ``store_event`` writes one, in one transaction per shard:
 
 - the rows in the run's shard, exactly as ``store_event`` inserts them;
 - the same rows mirrored in the ``index`` shard, their asset event tags, and the asset table's
@@ -43,8 +43,11 @@ from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._serdes import ConfigurableClassData
 
-#: Events this storage writes as one transaction per shard (as Dagster's PostgreSQL storage does).
-BATCHED_EVENT_TYPES = frozenset({DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_OBSERVATION})
+#: Events this storage writes as one transaction per shard (Dagster's PostgreSQL storage batches the first two).
+#: Dagster's SQLite ``store_event`` takes one path for all three: the run shard, then the index
+#: shard's copy, asset event tags and asset table.
+BATCHED_EVENT_TYPES = frozenset({DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_OBSERVATION,
+                                 DagsterEventType.ASSET_MATERIALIZATION_PLANNED})
 
 #: ``DAGSTER_EVENT_BATCH_SIZE`` that ``homicide-assets build`` sets (unless set already): the most
 #: events the instance holds before writing them (a step's batch ends earlier when its output does).
