@@ -193,3 +193,28 @@ def test_kill_9_at_the_batch_write_then_rerun_records_every_delivery_once(tmp_pa
     assert sorted(got) == sorted(expected)
     for name, frame in expected.items():
         assert got[name].equals(frame), f"{name} differs after kill -9 and rerun"
+
+
+def test_build_and_serve_configure_the_same_event_log(tmp_path, monkeypatch):
+    """``homicide-assets build`` and ``make serve`` write the same event log storage into their
+    embedded dagster.yaml, and Dagster loads it from there (the webserver and daemon do too)."""
+    import importlib.util
+
+    from dagster import DagsterInstance
+
+    from homicide_assets.cli import embedded_dagster_yaml
+    from homicide_assets.dagster_storage import BUILD_EVENT_BATCH_SIZE, DAGSTER_YAML_EVENT_LOG_STORAGE
+
+    spec = importlib.util.spec_from_file_location("serve", Path(__file__).parents[1] / "scripts" / "serve.py")
+    serve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(serve)
+    assert serve.EVENT_LOG_STORAGE_YAML == DAGSTER_YAML_EVENT_LOG_STORAGE
+    assert serve.EVENT_BATCH_SIZE == str(BUILD_EVENT_BATCH_SIZE)
+    for name, yaml in (("build", embedded_dagster_yaml()), ("serve", serve.EMBEDDED_DAGSTER_YAML)):
+        home = tmp_path / name
+        home.mkdir()
+        (home / "dagster.yaml").write_text(yaml)
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        with DagsterInstance.get() as instance:
+            assert type(instance.event_log_storage) is BatchingSqliteEventLogStorage
+            assert Path(instance.event_log_storage.path_for_shard("index")) == home / "history" / "runs" / "index.db"
