@@ -54,6 +54,8 @@ def _use(data_dir: DataDir, monkeypatch, batch_size: str) -> None:
             monkeypatch.setenv(name, value)
     monkeypatch.delenv("HOMICIDE_DATABASE_URL", raising=False)
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", batch_size)
+    # one planned event per partition (what `build` turns off), whatever an earlier test set
+    monkeypatch.delenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", raising=False)
 
 
 def ledger_ids(data_dir: DataDir) -> dict[str, set[str]]:
