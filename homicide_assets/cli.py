@@ -35,15 +35,36 @@ def _ensure_pseudonym_key(data_dir: DataDir) -> None:
           "(set the force's key in production)", file=sys.stderr)
 
 
+#: What ``build`` wrote as the embedded ``dagster.yaml`` before the batching event log storage.
+EARLIER_EMBEDDED_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+
+
+def embedded_dagster_yaml() -> str:
+    """The embedded default instance: SQLite in DAGSTER_HOME, with Dagster's SQLite event log
+    writing a step's batch of materialisations in one transaction per shard
+    (:mod:`homicide_assets.dagster_storage`); no usage statistics leave the force."""
+    from homicide_assets.dagster_storage import DAGSTER_YAML_EVENT_LOG_STORAGE
+
+    return ("# embedded default: SQLite storage in DAGSTER_HOME (deploy/dagster.postgres.yaml for a force)\n"
+            + DAGSTER_YAML_EVENT_LOG_STORAGE + EARLIER_EMBEDDED_DAGSTER_YAML)
+
+
 def _prepare_environment() -> DataDir:
     data_dir = DataDir.from_env().ensure()
     os.environ["HOMICIDE_DATA_DIR"] = str(data_dir.root)
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(data_dir.dagster_home)))
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        # embedded default: SQLite storage in DAGSTER_HOME; no usage statistics leave the force
-        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    # The embedded default when there is none, or when it is the one an earlier build wrote (same
+    # files, same layout: only the event log class changes); any other dagster.yaml is kept.
+    if not config.exists() or config.read_text(encoding="utf-8") == EARLIER_EMBEDDED_DAGSTER_YAML:
+        config.write_text(embedded_dagster_yaml(), encoding="utf-8")
+    # A step's materialisations of many partitions (one per delivery) reach the event log
+    # together, up to this many at once (Dagster's switch; the embedded SQLite storage and
+    # Dagster's PostgreSQL storage each write such a batch in one transaction).
+    from homicide_assets.dagster_storage import BUILD_EVENT_BATCH_SIZE
+
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(BUILD_EVENT_BATCH_SIZE))
     return data_dir
 
 
@@ -59,9 +80,11 @@ def take_landing(data_dir: DataDir, interval: float = BUILD_LOOK_INTERVAL_SECOND
     return receive(data_dir, default_registry(), second.ready), second.pending
 
 
-def pending_deliveries(data_dir: DataDir) -> dict[str, list[str]]:
+def pending_deliveries(data_dir: DataDir, instance=None) -> dict[str, list[str]]:
     """Delivery ids per feed still to parse into raw partitions: received but not parsed, or
-    parsed earlier whose raw partition never reached disk (a crash between the two)."""
+    parsed earlier whose raw partition never reached disk (a crash between the two), or (given
+    the Dagster ``instance``) whose ``raw/<feed>`` partition has no materialisation recorded (a
+    crash after the partition's file was written, before its event was)."""
     from sqlmodel import col, select
 
     from homicide_assets.lib.ingest import STAGEABLE
@@ -70,11 +93,20 @@ def pending_deliveries(data_dir: DataDir) -> dict[str, list[str]]:
 
     with session_scope(data_dir.database_url()) as s:
         rows = s.exec(
-            select(Delivery).where(col(Delivery.status).in_(("received", *STAGEABLE))).order_by(Delivery.id)
+            select(Delivery).where(col(Delivery.status).in_(("received", "quarantined", *STAGEABLE)))
+            .order_by(Delivery.id)
         ).all()
+    materialised: dict[str, set[str]] = {}
+    if instance is not None:
+        from dagster import AssetKey
+
+        for feed in sorted({d.feed for d in rows}):
+            materialised[feed] = instance.get_materialized_partitions(AssetKey(["raw", feed]))
     out: dict[str, list[str]] = {}
     for d in rows:
-        if d.status == "received" or not data_dir.warehouse_file(["raw", d.feed], d.delivery_id).exists():
+        if (d.status == "received"
+                or (d.status in STAGEABLE and not data_dir.warehouse_file(["raw", d.feed], d.delivery_id).exists())
+                or (instance is not None and d.delivery_id not in materialised[d.feed])):
             out.setdefault(d.feed, []).append(d.delivery_id)
     return out
 
@@ -108,7 +140,7 @@ def run_build(quiet: bool = False) -> dict:
     instance = DagsterInstance.get()
     t1 = time.perf_counter()
     failed: list[str] = []
-    for feed, ids in pending_deliveries(data_dir).items():
+    for feed, ids in pending_deliveries(data_dir, instance).items():
         partitions = DELIVERY_PARTITIONS[feed]
         known = set(instance.get_dynamic_partitions(partitions.name))
         new = [i for i in ids if i not in known]

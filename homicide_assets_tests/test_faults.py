@@ -96,7 +96,7 @@ def ingest_build() -> list[str]:
     take_landing(data_dir)
     instance = DagsterInstance.get()
     failed = []
-    for feed, ids in pending_deliveries(data_dir).items():
+    for feed, ids in pending_deliveries(data_dir, instance).items():
         name = DELIVERY_PARTITIONS[feed].name
         instance.add_dynamic_partitions(name, [i for i in ids if i not in set(instance.get_dynamic_partitions(name))])
         order = instance.get_dynamic_partitions(name)

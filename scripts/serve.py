@@ -34,8 +34,22 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+# The embedded instance's event log is Dagster's SQLite storage writing a step's batch of
+# per-partition events in one transaction per shard (homicide_assets/dagster_storage.py), as
+# `homicide-assets build` configures it; DAGSTER_EVENT_BATCH_SIZE (set for the daemon, its run
+# workers and the webserver below) turns Dagster's batching on.
+EVENT_LOG_STORAGE_YAML = """\
+event_log_storage:
+  module: homicide_assets.dagster_storage
+  class: BatchingSqliteEventLogStorage
+  config:
+    dagster_home:
+      env: DAGSTER_HOME
+"""
+EVENT_BATCH_SIZE = "1000"
 EMBEDDED_DAGSTER_YAML = """\
 # embedded default: SQLite storage in DAGSTER_HOME (deploy/dagster.postgres.yaml for a force)
+""" + EVENT_LOG_STORAGE_YAML + """\
 run_queue:
   max_concurrent_runs: 2
   dequeue_interval_seconds: 1
@@ -218,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
     home = Path(os.environ.get("DAGSTER_HOME") or data_dir / "dagster_home").resolve()
     prepare_home(home, args.dagster_yaml)
-    env = {**os.environ, "HOMICIDE_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)}
+    env = {"DAGSTER_EVENT_BATCH_SIZE": EVENT_BATCH_SIZE, **os.environ,
+           "HOMICIDE_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)}
 
     stopping = {"signal": None}
 
