@@ -16,8 +16,13 @@ from polars.testing import assert_frame_equal
 from homicide_assets.lib.linkage_register import (
     PERSON_FEEDS,
     LinkageState,
+    RegisterState,
+    build_death_register,
+    cluster_people,
     match_people,
     person_records,
+    update_death_register,
+    update_person_clusters,
 )
 from homicide_assets.lib.registry import default_registry
 from homicide_assets.lib.staging import stage_feed
@@ -26,7 +31,7 @@ from homicide_assets_tests.test_linkage_truth import KEY, _raw
 
 
 @pytest.fixture(scope="module")
-def records(tmp_path_factory) -> pl.DataFrame:
+def staged_and_records(tmp_path_factory) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
     out = tmp_path_factory.mktemp("synth_tiny_incremental")
     assert synth_main(["--scale", "tiny", "--seed", "3", "--out", str(out)]) == 0
     registry = default_registry()
@@ -34,7 +39,12 @@ def records(tmp_path_factory) -> pl.DataFrame:
     for feed in PERSON_FEEDS:
         known = staged["death_reports"]["report_id"] if feed == "death_report_persons" else None
         staged[feed] = stage_feed(feed, _raw(out / "landing", feed), KEY, registry, known_report_ids=known).staged
-    return person_records(staged)
+    return staged, person_records(staged)
+
+
+@pytest.fixture(scope="module")
+def records(staged_and_records) -> pl.DataFrame:
+    return staged_and_records[1]
 
 
 def _split(records: pl.DataFrame):
@@ -137,3 +147,41 @@ def test_the_model_is_estimated_again_when_the_rule_fires(records, tmp_path):
     (tmp_path / "broken" / "state.json").write_text("{not json")
     assert LinkageState.load(tmp_path / "broken") is None
     assert LinkageState.load(tmp_path / "missing") is None
+
+
+def test_incremental_clusters_and_death_register_equal_the_whole_ones(staged_and_records, tmp_path):
+    staged, records = staged_and_records
+    before, after, new, changed, removed = _split(records)
+    first = match_people(before)
+    incremental = match_people(after, previous=first.state, reestimate_fraction=0.5)
+
+    def inputs(recs, matches):
+        linked = matches.filter(pl.col("linked"))
+        return recs, cluster_people(recs, matches, KEY), linked
+
+    held = update_death_register(staged, *inputs(before, first.matches), KEY)
+    assert held.persons_rebuilt is None and held.reason == "no register held"
+    held.state.save(tmp_path / "register")
+    state = RegisterState.load(tmp_path / "register")
+    assert state is not None
+    recs, clusters, linked = inputs(after, incremental.matches)
+    # person clusters: only the clusters touched are made again, and they equal clustering everything
+    made = update_person_clusters(before, first.matches, KEY)
+    assert made.records_reclustered is None
+    again = update_person_clusters(recs, incremental.matches, KEY, previous=made.state)
+    assert again.records_reclustered is not None and 0 < again.records_reclustered < recs.height // 2
+    assert_frame_equal(again.clusters, clusters)
+    assert update_person_clusters(recs, incremental.matches, KEY, previous=again.state).records_reclustered == 0
+
+    update = update_death_register(staged, recs, clusters, linked, KEY, previous=state)
+    whole = build_death_register(staged, recs, clusters, linked, KEY)
+    assert update.persons_rebuilt is not None and 0 < update.persons_rebuilt < whole["person_key"].n_unique() // 2
+    assert_frame_equal(update.register, whole)
+    # the rows of the new records' deaths are there; nothing changed: nothing rebuilt
+    assert whole.filter(pl.col("source_records").list.eval(pl.element().is_in(new.implode())).list.any()).height
+    idle = update_death_register(staged, recs, clusters, linked, KEY, previous=update.state)
+    assert idle.persons_rebuilt == 0
+    assert_frame_equal(idle.register, whole)
+    # other code: rebuilt whole
+    other = RegisterState(state.inputs, state.links, state.register, {**state.meta, "code_version": "other"})
+    assert update_death_register(staged, recs, clusters, linked, KEY, previous=other).persons_rebuilt is None

@@ -845,6 +845,42 @@ def _wrap_rules(rules: list[Any], dialect: str, flag: str) -> list[str]:
 RESCORE_FLAG = "rescore_flag"
 
 
+def _rescore_neighbourhood(
+    frame: pl.DataFrame, flagged: pl.DataFrame, rules: list[Any], dialect: str
+) -> pl.DataFrame:
+    """The rows of ``frame`` that are flagged or could pair with a ``flagged`` row (of any
+    frame) under one of ``rules``: those sharing the values of every equi-join condition of
+    a rule with a flagged row, either way round. Every candidate pair touching a flagged row is between
+    rows of the result, so scoring the result alone (unique ids kept) gives the same pairs
+    as scoring ``frame``. A rule without equi-join conditions on plain columns (none here)
+    could pair anything: then ``frame`` is returned whole."""
+    from splink.internals.blocking_rule_creator_utils import to_blocking_rule_creator
+
+    keep = [frame.filter(pl.col(RESCORE_FLAG)).select("unique_id")]
+    for rule in rules:
+        try:
+            conditions = to_blocking_rule_creator(rule).get_blocking_rule(dialect)._equi_join_conditions
+        except Exception:  # Splink's parser could not read the rule: no narrowing
+            return frame
+        pairs = [(a.strip('"`'), b.strip('"`')) for a, b in conditions]
+        if not pairs or any(c not in frame.columns or c not in flagged.columns for pair in pairs for c in pair):
+            return frame
+        for mine, theirs in ((0, 1), (1, 0)):
+            probe = flagged.select(
+                [pl.col(pair[mine]).alias(f"_key{i}") for i, pair in enumerate(pairs)]
+            ).drop_nulls().unique()
+            keep.append(
+                frame.join(
+                    probe,
+                    left_on=[pair[theirs] for pair in pairs],
+                    right_on=[f"_key{i}" for i in range(len(pairs))],
+                    how="semi",
+                ).select("unique_id")
+            )
+    ids = pl.concat(keep).unique()
+    return frame.join(ids, on="unique_id", how="semi", maintain_order="left")
+
+
 def score_model(
     held: HeldModel,
     features: list[pl.DataFrame],
@@ -867,15 +903,19 @@ def score_model(
     deterministic_ids = list(held.deterministic)
     notes: list[str] = []
     features = apply_blocking_keys(features, identifiers, held.names, held.crowded)
+    dialect = "spark" if backend == "spark" else "duckdb"
+    rules = _prediction_rules(identifiers, present, deterministic_ids)
     if rescore:
+        # only the flagged records and those they could pair with go to Splink
+        every_rule = [*rules, *(block_on(f"{i}_block") for i in deterministic_ids)]
         features = [f.with_columns(pl.col(RESCORE_FLAG).fill_null(False)) for f in features]
+        flagged = pl.concat([f.filter(pl.col(RESCORE_FLAG)) for f in features], how="diagonal_relaxed")
+        features = [_rescore_neighbourhood(f, flagged, every_rule, dialect) for f in features]
     else:
         features = [f.drop(RESCORE_FLAG, strict=False) for f in features]
-    dialect = "spark" if backend == "spark" else "duckdb"
     db_api = _database_api(backend, spark_session)
     table_names = ["left_people", "right_people"] if link else ["people"]
     sdfs = [_register(db_api, f, n, backend) for f, n in zip(features, table_names, strict=True)]
-    rules = _prediction_rules(identifiers, present, deterministic_ids)
     with _quiet_splink():
         tf_tables = {
             column: _register(db_api, held.tf[column], f"tf_people_{column}", backend) for column in TF_COLUMNS

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import csv
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -909,6 +909,8 @@ def build_death_register(
     clusters: pl.DataFrame,
     matches: pl.DataFrame,
     key: bytes,
+    *,
+    details: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One row per real death (``linkage/death_register``), columns per outputs.md.
 
@@ -928,7 +930,8 @@ def build_death_register(
     deceased = groups.join(records, on="record_key", how="left").join(
         clusters.select("record_key", "person_key"), on="record_key", how="left"
     )
-    details = _feed_details(staged)
+    if details is None:
+        details = _feed_details(staged)
     deceased = deceased.join(details, on="record_key", how="left")
 
     anchors = _anchor_key(deceased, "death_group")
@@ -1049,6 +1052,268 @@ def build_death_register(
         .select(list(DEATH_REGISTER_SCHEMA))
         .cast(DEATH_REGISTER_SCHEMA)
         .sort(["date_of_death", "death_id"], nulls_last=True)
+    )
+
+
+def save_frames(folder: Path, frames: Mapping[str, pl.DataFrame], meta: Mapping[str, Any]) -> None:
+    """Replace ``folder`` with ``<name>.parquet`` per frame and ``state.json``: written
+    beside it, then renamed into place, so a crash leaves the old state or the new one (or
+    none: the next run rebuilds whole)."""
+    import json
+    import shutil
+    import uuid
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.mkdir()
+        for name, frame in frames.items():
+            frame.write_parquet(tmp / f"{name}.parquet")
+        (tmp / "state.json").write_text(json.dumps(dict(meta), sort_keys=True), encoding="utf-8")
+        old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.old")
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_frames(folder: Path, names: Sequence[str]) -> tuple[dict[str, pl.DataFrame], dict[str, Any]] | None:
+    """The frames and meta :func:`save_frames` wrote; None when missing, unreadable or of
+    another :data:`STATE_FORMAT`."""
+    import json
+
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+        if meta.get("format") != STATE_FORMAT:
+            return None
+        return {n: pl.read_parquet(folder / f"{n}.parquet") for n in names}, meta
+    except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):
+        return None
+
+
+@dataclass
+class RegisterState:
+    """What ``linkage/death_register`` holds between runs: per record, everything the
+    register reads of it (``inputs``: the person record, its person key and strongest link,
+    its feed details), the linked pairs (``links``), the register they made and the code
+    version (``meta``)."""
+
+    inputs: pl.DataFrame
+    links: pl.DataFrame
+    register: pl.DataFrame
+    meta: dict[str, Any]
+
+    def save(self, folder: Path) -> None:
+        save_frames(folder, {"inputs": self.inputs, "links": self.links, "register": self.register}, self.meta)
+
+    @classmethod
+    def load(cls, folder: Path) -> RegisterState | None:
+        got = load_frames(folder, ("inputs", "links", "register"))
+        return None if got is None else cls(got[0]["inputs"], got[0]["links"], got[0]["register"], got[1])
+
+
+@dataclass
+class ClusterState:
+    """What ``linkage/person_clusters`` holds between runs: per record what clustering reads
+    of it (``inputs``), the linked pairs (``links``), the clusters they made, and ``meta``."""
+
+    inputs: pl.DataFrame
+    links: pl.DataFrame
+    clusters: pl.DataFrame
+    meta: dict[str, Any]
+
+    def save(self, folder: Path) -> None:
+        save_frames(folder, {"inputs": self.inputs, "links": self.links, "clusters": self.clusters}, self.meta)
+
+    @classmethod
+    def load(cls, folder: Path) -> ClusterState | None:
+        got = load_frames(folder, ("inputs", "links", "clusters"))
+        return None if got is None else cls(got[0]["inputs"], got[0]["links"], got[0]["clusters"], got[1])
+
+
+def _changed_keys(now: pl.DataFrame, before: pl.DataFrame) -> pl.Series:
+    """Record keys new, changed or removed between two frames with a ``record_key``."""
+    cols = now.columns
+    return pl.concat(
+        [
+            now.join(before, on=cols, how="anti", nulls_equal=True)["record_key"],
+            before.join(now.select("record_key"), on="record_key", how="anti")["record_key"],
+        ]
+    )
+
+
+def _moved_link_keys(links: pl.DataFrame, before: pl.DataFrame) -> pl.Series:
+    """Record keys at either end of a linked pair gained, lost or rescored."""
+    cols = links.columns
+    moved = pl.concat(
+        [
+            links.join(before, on=cols, how="anti", nulls_equal=True),
+            before.join(links, on=cols, how="anti", nulls_equal=True),
+        ]
+    )
+    return pl.concat([moved["record_key_l"], moved["record_key_r"]])
+
+
+def _linked_pairs(matches: pl.DataFrame) -> pl.DataFrame:
+    return (
+        matches.filter(pl.col("linked"))
+        .select("record_key_l", "record_key_r", "match_probability")
+        .sort("record_key_l", "record_key_r")
+    )
+
+
+@dataclass
+class ClusterUpdate:
+    """Person clusters, whether made whole or only for the clusters touched
+    (``records_reclustered``: their records, None when whole) and why; ``state`` to hold."""
+
+    clusters: pl.DataFrame
+    records_reclustered: int | None
+    reason: str
+    state: ClusterState
+
+
+def update_person_clusters(
+    records: pl.DataFrame,
+    matches: pl.DataFrame,
+    key: bytes,
+    previous: ClusterState | None = None,
+) -> ClusterUpdate:
+    """:func:`cluster_people`, clustering again only the clusters touched since ``previous``.
+
+    A cluster is a connected component of the linked pairs; its rows read only its own
+    records (first received, keys) and pairs. The records touched are those new, changed
+    or removed and those at either end of a linked pair gained, lost or rescored; they and
+    every record of their clusters before are clustered again (no unchanged pair leaves
+    that set, so it is whole components), the other rows are kept. The result equals
+    :func:`cluster_people` on everything (``test_linkage_incremental``).
+    """
+    code_version = linkage_code_version()
+    inputs = records.select("record_key", "feed", "partner_id", "role", "extract_date").sort("record_key")
+    links = _linked_pairs(matches)
+    meta = {"format": STATE_FORMAT, "code_version": code_version}
+    reason = None
+    if previous is None:
+        reason = "no clusters held"
+    elif previous.meta.get("code_version") != code_version:
+        reason = "the linkage code changed"
+    elif previous.inputs.schema != inputs.schema:
+        reason = "the clustering inputs changed shape"
+    if reason is not None:
+        clusters = cluster_people(records, matches, key)
+        return ClusterUpdate(clusters, None, reason, ClusterState(inputs, links, clusters, meta))
+    touched = pl.concat([_changed_keys(inputs, previous.inputs), _moved_link_keys(links, previous.links)]).unique()
+    old_keys = previous.clusters.filter(pl.col("record_key").is_in(touched.implode()))["person_key"].unique()
+    again = pl.concat(
+        [touched, previous.clusters.filter(pl.col("person_key").is_in(old_keys.implode()))["record_key"]]
+    ).unique()
+    again = again.filter(again.is_in(inputs["record_key"].implode()))
+    part = cluster_people(
+        records.filter(pl.col("record_key").is_in(again.implode())),
+        matches.filter(pl.col("linked") & pl.col("record_key_l").is_in(again.implode())),
+        key,
+    )
+    kept = previous.clusters.filter(
+        ~pl.col("record_key").is_in(again.implode()) & pl.col("record_key").is_in(inputs["record_key"].implode())
+    )
+    clusters = pl.concat([kept.cast(PERSON_CLUSTER_SCHEMA), part.cast(PERSON_CLUSTER_SCHEMA)]).sort("record_key")
+    return ClusterUpdate(
+        clusters, again.len(), f"{again.len()} records clustered again", ClusterState(inputs, links, clusters, meta)
+    )
+
+
+@dataclass
+class RegisterUpdate:
+    """The death register, whether it was rebuilt whole or only for the persons touched
+    (``persons_rebuilt``: their number, None when whole) and why; ``state`` to hold."""
+
+    register: pl.DataFrame
+    persons_rebuilt: int | None
+    reason: str
+    state: RegisterState
+
+
+def _register_inputs(records: pl.DataFrame, clusters: pl.DataFrame, details: pl.DataFrame) -> pl.DataFrame:
+    return (
+        records.select(list(PERSON_COLUMNS))
+        .join(clusters.select("record_key", "person_key", "match_probability"), on="record_key", how="left")
+        .join(details, on="record_key", how="left")
+        .sort("record_key")
+    )
+
+
+def update_death_register(
+    staged: Mapping[str, pl.DataFrame | None],
+    records: pl.DataFrame,
+    clusters: pl.DataFrame,
+    matches: pl.DataFrame,
+    key: bytes,
+    previous: RegisterState | None = None,
+) -> RegisterUpdate:
+    """:func:`build_death_register`, rebuilding only the deaths of the persons touched
+    since ``previous`` (the :class:`RegisterState` of an earlier run).
+
+    A register row is made from the records of one person (``person_key``): its deceased
+    records, their feed details and linked pairs, and its safeguarding contacts. So the
+    rows of every person none of whose records changed (values, person key, strongest
+    link, feed details) or gained or lost a linked pair are kept; the persons, before and
+    after, of the records that did are rebuilt from their records alone. The result equals
+    :func:`build_death_register` on everything (``test_linkage_incremental``).
+    ``matches`` are the linked pairs.
+    """
+    code_version = linkage_code_version()
+    details = _feed_details(staged)
+    inputs = _register_inputs(records, clusters, details)
+    links = _linked_pairs(matches.with_columns(linked=pl.lit(True)) if "linked" not in matches.columns else matches)
+    meta = {"format": STATE_FORMAT, "code_version": code_version}
+    reason = None
+    if previous is None:
+        reason = "no register held"
+    elif previous.meta.get("code_version") != code_version:
+        reason = "the linkage code changed"
+    elif previous.inputs.schema != inputs.schema:
+        reason = "the register's inputs changed shape"
+    if reason is not None:
+        register = build_death_register(staged, records, clusters, matches, key, details=details)
+        return RegisterUpdate(register, None, reason, RegisterState(inputs, links, register, meta))
+    touched = pl.concat([_changed_keys(inputs, previous.inputs), _moved_link_keys(links, previous.links)]).unique()
+    persons = (
+        pl.concat(
+            [
+                inputs.filter(pl.col("record_key").is_in(touched.implode()))["person_key"],
+                previous.inputs.filter(pl.col("record_key").is_in(touched.implode()))["person_key"],
+            ]
+        )
+        .drop_nulls()
+        .unique()
+    )
+    again = pl.col("person_key").is_in(persons.implode())
+    sub_keys = inputs.filter(again)["record_key"]
+    if sub_keys.len():
+        sub = build_death_register(
+            staged,
+            records.filter(pl.col("record_key").is_in(sub_keys.implode())),
+            clusters.filter(pl.col("record_key").is_in(sub_keys.implode())),
+            matches.filter(pl.col("record_key_l").is_in(sub_keys.implode())),
+            key,
+            details=details.filter(pl.col("record_key").is_in(sub_keys.implode())),
+        )
+    else:
+        sub = pl.DataFrame(schema=DEATH_REGISTER_SCHEMA)
+    gone = pl.concat([touched, sub_keys]).implode()
+    kept = previous.register.filter(
+        ~again & ~pl.col("source_records").list.eval(pl.element().is_in(gone)).list.any()
+    )
+    register = (
+        pl.concat([kept.cast(DEATH_REGISTER_SCHEMA), sub.cast(DEATH_REGISTER_SCHEMA)])
+        .sort(["date_of_death", "death_id"], nulls_last=True)
+    )
+    return RegisterUpdate(
+        register, persons.len(), f"{persons.len()} persons rebuilt", RegisterState(inputs, links, register, meta)
     )
 
 

@@ -24,11 +24,13 @@ from homicide_assets.lib.linkage_register import (
     CLUSTER_THRESHOLD,
     PERSON_FEEDS,
     REESTIMATE_FRACTION,
+    ClusterState,
     LinkageState,
-    build_death_register,
-    cluster_people,
+    RegisterState,
     match_people,
     person_records,
+    update_death_register,
+    update_person_clusters,
 )
 from homicide_assets.resources import PlatformResource
 
@@ -203,7 +205,12 @@ def person_clusters(
         "safeguarding_contacts": safeguarding_contacts,
     }
     records = person_records(staged)
-    clusters = cluster_people(records, person_matches, platform.key())
+    state_dir = platform.paths().models / "person_clusters"
+    update = update_person_clusters(records, person_matches, platform.key(), previous=ClusterState.load(state_dir))
+    update.state.save(state_dir)
+    clusters = update.clusters
+    whole = update.records_reclustered is None
+    context.log.info(f"person clusters: {'made whole: ' if whole else ''}{update.reason}")
     sizes = clusters.group_by("person_key").len()
     repeat_people = (
         clusters.filter(pl.col("role") != "deceased")
@@ -214,6 +221,9 @@ def person_clusters(
         clusters,
         metadata={
             "dagster/row_count": clusters.height,
+            "clustered": "whole" if whole else "clusters touched",
+            "clustered_reason": update.reason,
+            "records_clustered": clusters.height if whole else update.records_reclustered,
             "persons": sizes.height,
             "persons_with_several_records": int((sizes["len"] > 1).sum()),
             "largest_cluster": int(sizes["len"].max() or 0),
@@ -266,9 +276,19 @@ def death_register(
         "safeguarding_contacts": safeguarding_contacts,
     }
     records = person_records(staged)
-    register = build_death_register(
-        staged, records, person_clusters, person_matches.filter(pl.col("linked")), platform.key()
+    state_dir = platform.paths().models / "death_register"
+    update = update_death_register(
+        staged,
+        records,
+        person_clusters,
+        person_matches.filter(pl.col("linked")),
+        platform.key(),
+        previous=RegisterState.load(state_dir),
     )
+    update.state.save(state_dir)
+    register = update.register
+    whole = update.persons_rebuilt is None
+    context.log.info(f"death register: {'rebuilt whole: ' if whole else ''}{update.reason}")
     with_disagreement = register.filter(pl.col("disagreements").list.len() > 0)
     sources = (
         register.with_columns(
@@ -287,6 +307,11 @@ def death_register(
         register,
         metadata={
             "dagster/row_count": register.height,
+            "rebuilt": "whole" if update.persons_rebuilt is None else "persons touched",
+            "rebuilt_reason": update.reason,
+            "persons_rebuilt": (
+                register["person_key"].n_unique() if update.persons_rebuilt is None else update.persons_rebuilt
+            ),
             "deaths_with_police_report": int(register["police_report_id"].is_not_null().sum()),
             "deaths_with_disagreements": with_disagreement.height,
             "deaths_known_to_services": int((register["known_to_services"].list.len() > 0).sum()),
