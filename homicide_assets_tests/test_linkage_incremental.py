@@ -142,6 +142,8 @@ def test_the_model_is_estimated_again_when_the_rule_fires(records, tmp_path):
     other_code = LinkageState(held.model, held.records, held.matches, {**held.meta, "code_version": "other"})
     decided = match_people(after, previous=other_code, reestimate_fraction=0.5)
     assert decided.estimated and "code changed" in decided.model_reason
+    other_backend = LinkageState(held.model, held.records, held.matches, {**held.meta, "backend": "spark"})
+    assert "backend changed" in match_people(after, previous=other_backend, reestimate_fraction=0.5).model_reason
     # an unreadable state is no state
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "state.json").write_text("{not json")

@@ -383,6 +383,7 @@ def _model_decision(
     previous: LinkageState | None,
     present: list[str],
     seed: int | None,
+    backend: str,
     changes: int,
     reestimate: bool,
     reestimate_fraction: float,
@@ -398,6 +399,8 @@ def _model_decision(
         return "the linkage code changed since the model was estimated"
     if meta.get("seed") != seed:
         return "the sampling seed changed"
+    if meta.get("backend") != backend:
+        return "the backend changed (a model holds SQL in its backend's dialect)"
     if sorted(present) != sorted(previous.model.present):
         return "the columns carrying information changed"
     since = int(meta.get("changes_since_estimate", 0)) + changes
@@ -455,7 +458,9 @@ def match_people(
     held_records = previous.records if previous is not None else None
     delta = _record_changes(records, held_records)
     n_changes = sum(s.len() for s in delta.values())
-    reason = _model_decision(previous, present, seed, n_changes, reestimate, reestimate_fraction, code_version)
+    reason = _model_decision(
+        previous, present, seed, backend, n_changes, reestimate, reestimate_fraction, code_version
+    )
     if reason is None and (
         previous.matches is None
         or held_records is None
@@ -565,6 +570,7 @@ def match_people(
             "format": STATE_FORMAT,
             "code_version": code_version,
             "seed": seed,
+            "backend": backend,
             "score_threshold": score_threshold,
             "estimated_on_records": estimated_on,
             "changes_since_estimate": changes_since,
