@@ -76,6 +76,10 @@ def test_incremental_matches_equal_a_full_rescoring_with_the_same_held_model(rec
     first.state.save(tmp_path / "state")
     held = LinkageState.load(tmp_path / "state")
     assert held is not None and held.model.trained_records == before.height
+    # only the NHS number decides; phone and police nominal id are evidence, as without a held model
+    assert held.model.deterministic == ["nhs_number"]
+    assert set(held.model.identifiers) >= {"nhs_number", "phone"}
+    assert not first.matches["evidence"].str.contains("decided by (phone|nominal)").any()
 
     # the rule allows reuse: (new + changed + removed) < 50% of the records estimated on
     incremental = match_people(after, previous=held, reestimate_fraction=0.5)

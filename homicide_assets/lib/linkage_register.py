@@ -474,7 +474,6 @@ def match_people(
         held = train_model(
             [features],
             identifiers=PLATFORM_IDENTIFIERS,
-            deterministic_identifiers=PLATFORM_IDENTIFIERS,
             backend=backend,
             spark_session=spark_session,
             seed=seed,
