@@ -664,6 +664,10 @@ def _database_api(backend: Backend, spark_session: Any | None):
 def _register(db_api, frame: pl.DataFrame, name: str, backend: Backend):
     if backend == "spark":
         spark = db_api.spark
+        # Spark's views live in the session, not in this db_api: training and scoring (or an
+        # earlier run in the same session) registered the name before
+        if db_api.table_exists_in_database(name):
+            db_api.delete_table_from_database(name)
         return db_api.register(spark.createDataFrame(frame.to_pandas()), table_name=name)
     return db_api.register(frame.to_arrow(), table_name=name)
 
