@@ -50,7 +50,7 @@ import copy
 import csv
 import logging
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -432,14 +432,15 @@ def _comparisons(identifiers: Sequence[str], present: set[str]) -> list[Any]:
 RARE_NAME_MAX_RECORDS = 10
 
 
-def add_blocking_keys(features: list[pl.DataFrame], identifiers: Sequence[str]) -> list[pl.DataFrame]:
-    """Blocking keys computed over all frames together.
+def blocking_statistics(
+    features: list[pl.DataFrame], identifiers: Sequence[str]
+) -> tuple[pl.DataFrame, dict[str, list[str]]]:
+    """The data-wide statistics behind the blocking keys, for :func:`apply_blocking_keys`.
 
-    ``<identifier>_block``: the identifier where no more than
-    :data:`MAX_RECORDS_PER_IDENTIFIER` records share it (a number shared by hundreds is a
-    placeholder or a switchboard, not a person). ``rare_name``: forename key and surname
-    where no more than :data:`RARE_NAME_MAX_RECORDS` distinct dates of birth (blank counts
-    as one) go with them.
+    Returns ``names`` (``rare_name``: forename key and surname, ``rare``: whether no more
+    than :data:`RARE_NAME_MAX_RECORDS` distinct dates of birth go with it, blank counting
+    as one) and ``crowded`` (per identifier, the values more than
+    :data:`MAX_RECORDS_PER_IDENTIFIER` records share).
     """
     both = pl.concat(
         [f.select("forename_key", "surname", "date_of_birth", *identifiers) for f in features],
@@ -449,30 +450,61 @@ def add_blocking_keys(features: list[pl.DataFrame], identifiers: Sequence[str]) 
     # counted once per distinct date of birth, so one person recorded often (a finder in
     # many reports) does not make their own name look common
     identities = both.select(name.alias("rare_name"), "date_of_birth").drop_nulls("rare_name").unique()
-    rare = identities.group_by("rare_name").len()
-    rare = rare.filter(pl.col("len") <= RARE_NAME_MAX_RECORDS).select("rare_name")
+    names = (
+        identities.group_by("rare_name")
+        .len()
+        .select("rare_name", (pl.col("len") <= RARE_NAME_MAX_RECORDS).alias("rare"))
+        .sort("rare_name")
+    )
+    crowded = {
+        ident: sorted(
+            both.group_by(ident).len().filter(pl.col("len") > MAX_RECORDS_PER_IDENTIFIER)[ident].drop_nulls().to_list()
+        )
+        for ident in identifiers
+    }
+    return names, crowded
+
+
+def apply_blocking_keys(
+    features: list[pl.DataFrame],
+    identifiers: Sequence[str],
+    names: pl.DataFrame,
+    crowded: Mapping[str, Sequence[str]],
+) -> list[pl.DataFrame]:
+    """``<identifier>_block`` (the identifier unless its value is ``crowded``) and
+    ``rare_name`` (forename key and surname where ``names`` marks it rare) on each frame."""
+    rare = names.filter(pl.col("rare")).select(pl.col("rare_name").alias("_name"), "rare_name")
+    name = pl.concat_str(["forename_key", pl.lit("|"), "surname"])
     keyed = []
     for frame in features:
         frame = (
             frame.with_columns(name.alias("_name"))
-            .join(
-                rare.with_columns(pl.col("rare_name").alias("_name")),
-                on="_name",
-                how="left",
-                maintain_order="left",
-            )
+            .join(rare, on="_name", how="left", maintain_order="left")
             .drop("_name")
         )
         for ident in identifiers:
-            common = both.group_by(ident).len().filter(pl.col("len") > MAX_RECORDS_PER_IDENTIFIER)
+            common = pl.Series(ident, list(crowded.get(ident, ())), dtype=pl.String)
             frame = frame.with_columns(
-                pl.when(pl.col(ident).is_in(common[ident].drop_nulls().implode()))
+                pl.when(pl.col(ident).is_in(common.implode()))
                 .then(None)
                 .otherwise(pl.col(ident))
                 .alias(f"{ident}_block")
             )
         keyed.append(frame)
     return keyed
+
+
+def add_blocking_keys(features: list[pl.DataFrame], identifiers: Sequence[str]) -> list[pl.DataFrame]:
+    """Blocking keys computed over all frames together.
+
+    ``<identifier>_block``: the identifier where no more than
+    :data:`MAX_RECORDS_PER_IDENTIFIER` records share it (a number shared by hundreds is a
+    placeholder or a switchboard, not a person). ``rare_name``: forename key and surname
+    where no more than :data:`RARE_NAME_MAX_RECORDS` distinct dates of birth (blank counts
+    as one) go with them.
+    """
+    names, crowded = blocking_statistics(features, identifiers)
+    return apply_blocking_keys(features, identifiers, names, crowded)
 
 
 def _prediction_rules(
@@ -525,6 +557,80 @@ class LinkageRun:
     training_notes: list[str] = field(default_factory=list)
 
 
+@dataclass
+class HeldModel:
+    """A trained person model and the data-wide statistics it scores with, held fixed so
+    that records arriving later are scored exactly as the records it was trained on.
+
+    ``settings``: the trained Splink model (m, u, prior, comparisons, prediction rules);
+    ``identifiers``/``deterministic``: the identifiers it compares and those that decide;
+    ``present``: the optional columns that carried information when it was trained (a
+    column that starts or stops carrying information needs a new model); ``tf``: the
+    term-frequency tables of forename and surname; ``names``: each forename key and
+    surname seen, with whether it is rare enough to block on alone; ``crowded``: the
+    identifier values too common to block or decide on; ``trained_records``: the records
+    it was estimated on. Names first seen after training are added to ``tf`` and
+    ``names`` once, with the frequency they have then (:func:`extend_model`), and keep it.
+    """
+
+    settings: dict[str, Any]
+    link: bool
+    identifiers: list[str]
+    deterministic: list[str]
+    present: list[str]
+    tf: dict[str, pl.DataFrame]
+    names: pl.DataFrame
+    crowded: dict[str, list[str]]
+    trained_records: int
+    tf_total: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def save(self, folder: Path) -> None:
+        """Write the model to ``folder`` (JSON and Parquet)."""
+        import json
+
+        folder.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "settings": self.settings,
+            "link": self.link,
+            "identifiers": self.identifiers,
+            "deterministic": self.deterministic,
+            "present": self.present,
+            "crowded": self.crowded,
+            "trained_records": self.trained_records,
+            "tf_total": self.tf_total,
+            "notes": self.notes,
+        }
+        (folder / "model.json").write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
+        for column, table in self.tf.items():
+            table.write_parquet(folder / f"tf_{column}.parquet")
+        self.names.write_parquet(folder / "names.parquet")
+
+    @classmethod
+    def load(cls, folder: Path) -> HeldModel:
+        import json
+
+        meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+        tf = {c: pl.read_parquet(folder / f"tf_{c}.parquet") for c in TF_COLUMNS}
+        return cls(
+            settings=meta["settings"],
+            link=meta["link"],
+            identifiers=list(meta["identifiers"]),
+            deterministic=list(meta["deterministic"]),
+            present=list(meta["present"]),
+            tf=tf,
+            names=pl.read_parquet(folder / "names.parquet"),
+            crowded={k: list(v) for k, v in meta["crowded"].items()},
+            trained_records=int(meta["trained_records"]),
+            tf_total={k: int(v) for k, v in meta.get("tf_total", {}).items()},
+            notes=list(meta.get("notes", [])),
+        )
+
+
+#: The name columns whose term frequencies adjust the comparison (same name, rare name: more weight).
+TF_COLUMNS = ("forename", "surname")
+
+
 @contextmanager
 def _quiet_splink():
     logger_ = logging.getLogger("splink")
@@ -558,6 +664,10 @@ def _database_api(backend: Backend, spark_session: Any | None):
 def _register(db_api, frame: pl.DataFrame, name: str, backend: Backend):
     if backend == "spark":
         spark = db_api.spark
+        # Spark's views live in the session, not in this db_api: training and scoring (or an
+        # earlier run in the same session) registered the name before
+        if db_api.table_exists_in_database(name):
+            db_api.delete_table_from_database(name)
         return db_api.register(spark.createDataFrame(frame.to_pandas()), table_name=name)
     return db_api.register(frame.to_arrow(), table_name=name)
 
@@ -567,76 +677,60 @@ def _informative(features: list[pl.DataFrame], column: str, link: bool) -> bool:
     return all(c > 0 for c in counts) if link else sum(counts) >= 2
 
 
-def run_splink(
+def informative_columns(features: list[pl.DataFrame], identifiers: Sequence[str]) -> list[str]:
+    """The optional columns (postcode, sex, date of death, ``identifiers``) that carry information."""
+    link = len(features) == 2
+    optional = ["postcode", "sex", "date_of_death", *identifiers]
+    return [c for c in optional if _informative(features, c, link)]
+
+
+def _pair_count(features: list[pl.DataFrame]) -> float:
+    if len(features) == 2:
+        return features[0].height * features[1].height
+    n = sum(f.height for f in features)
+    return n * (n - 1) / 2
+
+
+def train_model(
     features: list[pl.DataFrame],
     *,
     identifiers: Sequence[str] = DEFAULT_IDENTIFIERS,
     deterministic_identifiers: Sequence[str] = DEFAULT_IDENTIFIERS,
-    threshold: float = DEFAULT_THRESHOLD,
     backend: Backend = "duckdb",
     spark_session: Any | None = None,
     seed: int | None = None,
     max_pairs_u: float = 5e5,
     max_pairs_em: float = 5e5,
     deterministic_recall: float = 0.7,
-    keep_columns: Sequence[str] = (),
-) -> LinkageRun:
-    """Train and run the person model on standardised frames (:func:`standardise_people`).
-
-    One frame dedupes; two frames link (``link_only``). Each frame needs an integer
-    ``unique_id``. Returns pairs at or above ``threshold`` with ``unique_id_l``,
-    ``unique_id_r``, ``frame_l``/``frame_r`` (0 for the first frame, 1 for the second;
-    a linked pair always has the first frame's record on the left), ``match_weight``,
-    ``match_probability``, one ``gamma_<comparison>`` column per comparison, ``exact_on``
-    (the deterministic identifiers the pair shares, which make it a match with
-    probability 1) and ``<column>_l``/``<column>_r`` for each of ``keep_columns``.
-    """
+) -> HeldModel:
+    """Estimate the person model on standardised frames (:func:`standardise_people`), each
+    with an integer ``unique_id``: the prior from deterministic rules, ``u`` by random
+    sampling, ``m`` by expectation maximisation on blocked pairs (see :func:`run_splink`)."""
     from splink import Linker, SettingsCreator, block_on
 
     link = len(features) == 2
-    optional = ["postcode", "sex", "date_of_death", *identifiers]
-    present = {c for c in optional if _informative(features, c, link)}
+    present = set(informative_columns(features, identifiers))
     identifiers = [i for i in identifiers if i in present]
+    deterministic_ids = [i for i in deterministic_identifiers if i in identifiers]
     notes: list[str] = []
-    n_records = sum(f.height for f in features)
-    if link:
-        total_pairs = features[0].height * features[1].height
-    else:
-        total_pairs = n_records * (n_records - 1) / 2
-    empty = pl.DataFrame(
-        schema={
-            "unique_id_l": pl.Int64,
-            "unique_id_r": pl.Int64,
-            "frame_l": pl.Int8,
-            "frame_r": pl.Int8,
-            "match_weight": pl.Float64,
-            "match_probability": pl.Float64,
-            "exact_on": pl.String,
-        }
-    )
-    if total_pairs == 0:
-        return LinkageRun(empty, {}, {}, ["nothing to compare"])
-
-    features = add_blocking_keys(features, identifiers)
+    total_pairs = _pair_count(features)
+    names, crowded = blocking_statistics(features, identifiers)
+    features = apply_blocking_keys(features, identifiers, names, crowded)
     settings = SettingsCreator(
         link_type="link_only" if link else "dedupe_only",
         comparisons=_comparisons(identifiers, present),
-        blocking_rules_to_generate_predictions=_prediction_rules(
-            identifiers, present, [i for i in deterministic_identifiers if i in identifiers]
-        ),
+        blocking_rules_to_generate_predictions=_prediction_rules(identifiers, present, deterministic_ids),
         retain_matching_columns=True,
         retain_intermediate_calculation_columns=False,
-        additional_columns_to_retain=list(keep_columns),
         max_iterations=20,
         em_convergence=1e-4,
     )
     db_api = _database_api(backend, spark_session)
     # (not "left"/"right": Splink uses the names in SQL, where those are keywords)
-    names = ["left_people", "right_people"] if link else ["people"]
-    sdfs = [_register(db_api, f, n, backend) for f, n in zip(features, names, strict=True)]
+    table_names = ["left_people", "right_people"] if link else ["people"]
+    sdfs = [_register(db_api, f, n, backend) for f, n in zip(features, table_names, strict=True)]
     with _quiet_splink():
         linker = Linker(sdfs if link else sdfs[0], settings, log_level=None)
-        deterministic_ids = [i for i in deterministic_identifiers if i in identifiers]
         deterministic = [block_on("forename", "surname", "date_of_birth")]
         deterministic += [block_on(i) for i in deterministic_ids]
         try:
@@ -690,30 +784,164 @@ def run_splink(
                     log_level=None,
                 )
         model = regularise_model(linker.misc.save_model_to_json())
-        tf_tables = {
-            column: _register(
-                db_api, identity_term_frequencies(features, column), f"tf_people_{column}", backend
+    tf, tf_total = {}, {}
+    for column in TF_COLUMNS:
+        tf[column], tf_total[column] = identity_term_frequencies(features, column, with_total=True)
+    return HeldModel(
+        settings=model,
+        link=link,
+        identifiers=list(identifiers),
+        deterministic=deterministic_ids,
+        present=sorted(present),
+        tf=tf,
+        names=names,
+        crowded=crowded,
+        trained_records=sum(f.height for f in features),
+        tf_total=tf_total,
+        notes=notes,
+    )
+
+
+def extend_model(held: HeldModel, features: list[pl.DataFrame]) -> tuple[HeldModel, int]:
+    """``held`` with the names of ``features`` it has never seen added to its term-frequency
+    and rare-name tables (frequencies counted as at training: over the distinct identities
+    now, divided by the identities it was trained on), and how many were added. Names it
+    holds keep their values, so the pairs it scored before score the same again."""
+    added = 0
+    tf = dict(held.tf)
+    for column in TF_COLUMNS:
+        counts, _ = identity_term_frequencies(features, column, with_total=True, counts=True)
+        new = counts.join(held.tf[column].select(column), on=column, how="anti")
+        if new.height:
+            total = max(held.tf_total.get(column, 0), 1)
+            new = new.select(column, (pl.col("len") / total).alias(f"tf_{column}"))
+            tf[column] = pl.concat([held.tf[column], new], how="vertical_relaxed").sort(column)
+            added += new.height
+    names, _ = blocking_statistics(features, [])
+    new_names = names.join(held.names.select("rare_name"), on="rare_name", how="anti")
+    if new_names.height:
+        names = pl.concat([held.names, new_names]).sort("rare_name")
+        added += new_names.height
+    else:
+        names = held.names
+    if not added:
+        return held, 0
+    out = copy.copy(held)
+    out.tf, out.names = tf, names
+    return out, added
+
+
+def _wrap_rules(rules: list[Any], dialect: str, flag: str) -> list[str]:
+    """Each prediction rule as SQL, narrowed to pairs where either record has ``flag`` set.
+
+    A pair passes a narrowed rule exactly when it passes the rule and touches a flagged
+    record, so the pairs generated (Splink generates each pair once, under the first rule
+    it passes) are those of the full run that touch a flagged record.
+    """
+    out = []
+    for rule in rules:
+        sql = rule if isinstance(rule, str) else rule.get_blocking_rule(dialect).blocking_rule_sql
+        out.append(f"({sql}) and (l.{flag} or r.{flag})")
+    return out
+
+
+#: The boolean column of the features that marks the records to rescore (:func:`score_model`).
+RESCORE_FLAG = "rescore_flag"
+
+
+def _rescore_neighbourhood(
+    frame: pl.DataFrame, flagged: pl.DataFrame, rules: list[Any], dialect: str
+) -> pl.DataFrame:
+    """The rows of ``frame`` that are flagged or could pair with a ``flagged`` row (of any
+    frame) under one of ``rules``: those sharing the values of every equi-join condition of
+    a rule with a flagged row, either way round. Every candidate pair touching a flagged row is between
+    rows of the result, so scoring the result alone (unique ids kept) gives the same pairs
+    as scoring ``frame``. A rule without equi-join conditions on plain columns (none here)
+    could pair anything: then ``frame`` is returned whole."""
+    from splink.internals.blocking_rule_creator_utils import to_blocking_rule_creator
+
+    keep = [frame.filter(pl.col(RESCORE_FLAG)).select("unique_id")]
+    for rule in rules:
+        try:
+            conditions = to_blocking_rule_creator(rule).get_blocking_rule(dialect)._equi_join_conditions
+        except Exception:  # Splink's parser could not read the rule: no narrowing
+            return frame
+        pairs = [(a.strip('"`'), b.strip('"`')) for a, b in conditions]
+        if not pairs or any(c not in frame.columns or c not in flagged.columns for pair in pairs for c in pair):
+            return frame
+        for mine, theirs in ((0, 1), (1, 0)):
+            probe = flagged.select(
+                [pl.col(pair[mine]).alias(f"_key{i}") for i, pair in enumerate(pairs)]
+            ).drop_nulls().unique()
+            keep.append(
+                frame.join(
+                    probe,
+                    left_on=[pair[theirs] for pair in pairs],
+                    right_on=[f"_key{i}" for i in range(len(pairs))],
+                    how="semi",
+                ).select("unique_id")
             )
-            for column in ("forename", "surname")
+    ids = pl.concat(keep).unique()
+    return frame.join(ids, on="unique_id", how="semi", maintain_order="left")
+
+
+def score_model(
+    held: HeldModel,
+    features: list[pl.DataFrame],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    backend: Backend = "duckdb",
+    spark_session: Any | None = None,
+    keep_columns: Sequence[str] = (),
+    rescore: bool = False,
+) -> LinkageRun:
+    """Score candidate pairs of standardised frames with a held model (:func:`run_splink`
+    describes the output). With ``rescore``, each frame carries a boolean ``rescore_flag``
+    and only the candidate pairs touching a flagged record are scored: exactly the pairs
+    of a full run that touch one, with the same scores."""
+    from splink import Linker, block_on
+
+    link = held.link
+    present = set(held.present)
+    identifiers = list(held.identifiers)
+    deterministic_ids = list(held.deterministic)
+    notes: list[str] = []
+    features = apply_blocking_keys(features, identifiers, held.names, held.crowded)
+    dialect = "spark" if backend == "spark" else "duckdb"
+    rules = _prediction_rules(identifiers, present, deterministic_ids)
+    if rescore:
+        # only the flagged records and those they could pair with go to Splink
+        every_rule = [*rules, *(block_on(f"{i}_block") for i in deterministic_ids)]
+        features = [f.with_columns(pl.col(RESCORE_FLAG).fill_null(False)) for f in features]
+        flagged = pl.concat([f.filter(pl.col(RESCORE_FLAG)) for f in features], how="diagonal_relaxed")
+        features = [_rescore_neighbourhood(f, flagged, every_rule, dialect) for f in features]
+    else:
+        features = [f.drop(RESCORE_FLAG, strict=False) for f in features]
+    db_api = _database_api(backend, spark_session)
+    table_names = ["left_people", "right_people"] if link else ["people"]
+    sdfs = [_register(db_api, f, n, backend) for f, n in zip(features, table_names, strict=True)]
+    with _quiet_splink():
+        tf_tables = {
+            column: _register(db_api, held.tf[column], f"tf_people_{column}", backend) for column in TF_COLUMNS
         }
 
-        def scoring_linker(rules: list[str] | None = None):
-            scoring = dict(model)
-            if rules is not None:
-                scoring["blocking_rules_to_generate_predictions"] = rules
+        def scoring_linker(rules: list[Any]):
+            scoring = dict(held.settings)
+            scoring["blocking_rules_to_generate_predictions"] = (
+                _wrap_rules(rules, dialect, RESCORE_FLAG) if rescore else rules
+            )
+            scoring["additional_columns_to_retain"] = list(keep_columns)
             scorer = Linker(sdfs if link else sdfs[0], scoring, log_level=None)
             for column, table in tf_tables.items():
                 scorer.table_management.register_term_frequency_lookup(table, column)
             return scorer
 
-        linker = scoring_linker()
+        linker = scoring_linker(rules)
         predictions = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
         pairs = pl.from_arrow(predictions.as_pyarrow_table())
         if deterministic_ids:
             # Every pair sharing a deterministic identifier, scored down to the floor, so
             # that _apply_deterministic_identifiers can judge each one.
-            from splink import block_on
-
             # block_on quotes identifiers for the backend's dialect (Spark reads "x" as a string)
             shared = scoring_linker([block_on(f"{i}_block") for i in deterministic_ids])
             extra = shared.inference.predict(
@@ -733,8 +961,8 @@ def run_splink(
     gamma_cols = [c for c in pairs.columns if c.startswith("gamma_")]
     keep = [f"{c}_{s}" for c in keep_columns for s in ("l", "r")]
     if link:
-        frame_l = (pl.col("source_dataset_l") == names[1]).cast(pl.Int8)
-        frame_r = (pl.col("source_dataset_r") == names[1]).cast(pl.Int8)
+        frame_l = (pl.col("source_dataset_l") == table_names[1]).cast(pl.Int8)
+        frame_r = (pl.col("source_dataset_r") == table_names[1]).cast(pl.Int8)
     else:
         frame_l = frame_r = pl.lit(0, pl.Int8)
     pairs = pairs.select(
@@ -766,9 +994,68 @@ def run_splink(
         # date of death tells them apart).
         differs = _level(labels, "date_of_death", "dates of death differ")
         pairs = pairs.filter(~(pl.col("gamma_date_of_death") == differs).fill_null(False))
-    pairs = _apply_deterministic_identifiers(pairs, features, deterministic_ids, labels, notes)
+    pairs = _apply_deterministic_identifiers(pairs, features, deterministic_ids, labels, notes, held.crowded)
     pairs = pairs.filter(pl.col("match_probability") >= threshold)
-    return LinkageRun(pairs, model, labels, notes)
+    return LinkageRun(pairs, held.settings, labels, [*held.notes, *notes])
+
+
+def run_splink(
+    features: list[pl.DataFrame],
+    *,
+    identifiers: Sequence[str] = DEFAULT_IDENTIFIERS,
+    deterministic_identifiers: Sequence[str] = DEFAULT_IDENTIFIERS,
+    threshold: float = DEFAULT_THRESHOLD,
+    backend: Backend = "duckdb",
+    spark_session: Any | None = None,
+    seed: int | None = None,
+    max_pairs_u: float = 5e5,
+    max_pairs_em: float = 5e5,
+    deterministic_recall: float = 0.7,
+    keep_columns: Sequence[str] = (),
+) -> LinkageRun:
+    """Train and run the person model on standardised frames (:func:`standardise_people`).
+
+    One frame dedupes; two frames link (``link_only``). Each frame needs an integer
+    ``unique_id``. Returns pairs at or above ``threshold`` with ``unique_id_l``,
+    ``unique_id_r``, ``frame_l``/``frame_r`` (0 for the first frame, 1 for the second;
+    a linked pair always has the first frame's record on the left), ``match_weight``,
+    ``match_probability``, one ``gamma_<comparison>`` column per comparison, ``exact_on``
+    (the deterministic identifiers the pair shares, which make it a match with
+    probability 1) and ``<column>_l``/``<column>_r`` for each of ``keep_columns``.
+
+    :func:`train_model` then :func:`score_model`; the trained model is in the result.
+    """
+    if _pair_count(features) == 0:
+        return LinkageRun(_empty_pairs(), {}, {}, ["nothing to compare"])
+    held = train_model(
+        features,
+        identifiers=identifiers,
+        deterministic_identifiers=deterministic_identifiers,
+        backend=backend,
+        spark_session=spark_session,
+        seed=seed,
+        max_pairs_u=max_pairs_u,
+        max_pairs_em=max_pairs_em,
+        deterministic_recall=deterministic_recall,
+    )
+    return score_model(
+        held, features, threshold=threshold, backend=backend, spark_session=spark_session,
+        keep_columns=keep_columns,
+    )
+
+
+def _empty_pairs() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "unique_id_l": pl.Int64,
+            "unique_id_r": pl.Int64,
+            "frame_l": pl.Int8,
+            "frame_r": pl.Int8,
+            "match_weight": pl.Float64,
+            "match_probability": pl.Float64,
+            "exact_on": pl.String,
+        }
+    )
 
 
 def _level(labels: dict[str, dict[int, str]], comparison: str, label: str) -> int:
@@ -781,6 +1068,7 @@ def _apply_deterministic_identifiers(
     identifiers: Sequence[str],
     labels: dict[str, dict[int, str]],
     notes: list[str],
+    crowded: Mapping[str, Sequence[str]] | None = None,
 ) -> pl.DataFrame:
     """Let deterministic identifiers decide, unless the rest of the record contradicts them.
 
@@ -803,7 +1091,7 @@ def _apply_deterministic_identifiers(
     for ident in identifiers:
         differs = _level(labels, ident, f"{ident.replace('_', ' ')} differs")
         pairs = pairs.filter(~(g(ident) == differs).fill_null(False) | name_dob_agree)
-    exact = _identifier_pairs(features, identifiers, notes)
+    exact = _identifier_pairs(features, identifiers, notes, crowded)
     contradicted = (
         (g("forename") == _level(labels, "forename", "forename differs"))
         & (g("date_of_birth") == _level(labels, "date_of_birth", "date of birth differs"))
@@ -820,19 +1108,25 @@ def _apply_deterministic_identifiers(
     )
 
 
-def identity_term_frequencies(features: list[pl.DataFrame], column: str) -> pl.DataFrame:
+def identity_term_frequencies(
+    features: list[pl.DataFrame], column: str, *, with_total: bool = False, counts: bool = False
+) -> pl.DataFrame | tuple[pl.DataFrame, int]:
     """Term frequencies of ``column`` counted once per distinct identity.
 
     Splink's default counts a name once per record, so a person recorded fifteen times
     (a finder in many reports) makes their own rare name look common and their records
     then fail to link on it. Here a name counts once per distinct (forename, surname,
     date of birth): exact repeats of one identity collapse, different people sharing a
-    name still count separately. Returns ``<column>``, ``tf_<column>``.
+    name still count separately. Returns ``<column>``, ``tf_<column>`` (or, with
+    ``counts``, ``<column>``, ``len``: the identities per name), and with ``with_total``
+    also the number of identities the frequencies are over.
     """
     identities = pl.concat([f.select("forename", "surname", "date_of_birth") for f in features]).unique()
-    counts = identities.filter(pl.col(column).is_not_null()).group_by(column).len()
-    total = counts["len"].sum()
-    return counts.select(column, (pl.col("len") / max(total, 1)).alias(f"tf_{column}"))
+    per_name = identities.filter(pl.col(column).is_not_null()).group_by(column).len()
+    total = int(per_name["len"].sum())
+    out = per_name if counts else per_name.select(column, (pl.col("len") / max(total, 1)).alias(f"tf_{column}"))
+    out = out.sort(column)
+    return (out, total) if with_total else out
 
 
 #: Smallest m probability a trained level keeps. Unsupervised training on clean stretches
@@ -880,9 +1174,15 @@ MAX_RECORDS_PER_IDENTIFIER = 200
 
 
 def _identifier_pairs(
-    features: list[pl.DataFrame], identifiers: Sequence[str], notes: list[str]
+    features: list[pl.DataFrame],
+    identifiers: Sequence[str],
+    notes: list[str],
+    crowded: Mapping[str, Sequence[str]] | None = None,
 ) -> pl.DataFrame:
-    """Pairs of records sharing a value of a deterministic identifier (``exact_on``)."""
+    """Pairs of records sharing a value of a deterministic identifier (``exact_on``).
+
+    Values shared by more than :data:`MAX_RECORDS_PER_IDENTIFIER` records are left out:
+    counted here, or the ``crowded`` values given (a held model's)."""
     schema = {
         "unique_id_l": pl.Int64,
         "unique_id_r": pl.Int64,
@@ -898,13 +1198,16 @@ def _identifier_pairs(
             ).filter(pl.col("_v").is_not_null())
             for i, f in enumerate(features)
         ]
-        values = pl.concat(sides)
-        crowded = values.group_by("_v").len().filter(pl.col("len") > MAX_RECORDS_PER_IDENTIFIER)
-        if crowded.height:
+        if crowded is None:
+            values = pl.concat(sides)
+            common = values.group_by("_v").len().filter(pl.col("len") > MAX_RECORDS_PER_IDENTIFIER).select("_v")
+        else:
+            common = pl.DataFrame({"_v": list(crowded.get(ident, ()))}, schema={"_v": pl.String})
+        if common.height:
             notes.append(
-                f"{crowded.height} {ident} value(s) shared by over {MAX_RECORDS_PER_IDENTIFIER} records ignored"
+                f"{common.height} {ident} value(s) shared by over {MAX_RECORDS_PER_IDENTIFIER} records ignored"
             )
-            sides = [s.join(crowded.select("_v"), on="_v", how="anti") for s in sides]
+            sides = [s.join(common, on="_v", how="anti") for s in sides]
         left, right = sides[0], sides[-1]
         joined = left.join(right, on="_v", suffix="_r").rename({"unique_id": "unique_id_l"})
         if len(features) == 1:

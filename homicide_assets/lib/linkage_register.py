@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import csv
 import hmac
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -34,10 +35,16 @@ import polars as pl
 from homicide_assets.lib.geography import la_of_points
 from homicide_assets.lib.linkage import (
     DEFAULT_THRESHOLD,
+    RESCORE_FLAG,
     Backend,
+    HeldModel,
+    LinkageRun,
     evidence_expr,
-    run_splink,
+    extend_model,
+    informative_columns,
+    score_model,
     standardise_people,
+    train_model,
 )
 from homicide_assets.lib.pseudonym import PSEUDONYM_HEX
 from homicide_assets.lib.settings import SEEDS_DIR
@@ -252,11 +259,158 @@ def person_records(staged: Mapping[str, pl.DataFrame | None]) -> pl.DataFrame:
 
 @dataclass
 class PersonMatching:
-    """Pairs of person records that may be the same person, with the model behind them."""
+    """Pairs of person records that may be the same person, with the model behind them.
+
+    ``estimated``: whether the model was estimated on this run (else the held model was
+    reused) and ``model_reason`` why; ``rescored``: the record keys whose candidate pairs
+    were scored on this run (every record when the model was estimated or nothing was held
+    to merge with); ``changes``: counts of ``new``, ``changed``, ``removed`` and
+    ``unchanged`` records against the held state; ``state``: what to hold for the next run
+    (:class:`LinkageState`)."""
 
     matches: pl.DataFrame  # PERSON_MATCH_SCHEMA
     model: dict[str, Any]
     training_notes: list[str]
+    estimated: bool = True
+    model_reason: str = ""
+    rescored: pl.Series | None = None
+    changes: dict[str, int] = field(default_factory=dict)
+    state: LinkageState | None = None
+
+
+#: Re-estimate a held model once the records added, changed or removed since it was
+#: estimated (counted over every run in between) reach this share of the records it was
+#: estimated on. Below it, the trained parameters (m, u, the prior, name frequencies) of
+#: a model estimated on hundreds of thousands of records would move by less than their
+#: own sampling noise.
+REESTIMATE_FRACTION = 0.10
+#: Bump when the held state's files change shape.
+STATE_FORMAT = 1
+
+
+def linkage_code_version() -> str:
+    """sha256 of the code and reference data that define the model and the matches
+    (``lib/linkage.py``, ``lib/linkage_register.py``, ``seeds/nicknames.csv``): a held model
+    or held matches from other code are not reused."""
+    import hashlib
+    from pathlib import Path
+
+    from homicide_assets.lib import linkage
+
+    digest = hashlib.sha256()
+    for path in (Path(linkage.__file__), Path(__file__), SEEDS_DIR / "nicknames.csv"):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class LinkageState:
+    """What ``linkage/person_matches`` holds between runs (a folder, :meth:`save`/:meth:`load`).
+
+    ``model``: the held Splink model; ``records``: the person records as last matched;
+    ``matches``: the pairs then (``PERSON_MATCH_SCHEMA``); ``meta``: the code version,
+    seed and thresholds they were made with, the records the model was estimated on and
+    the records added, changed or removed since (``changes_since_estimate``).
+    """
+
+    model: HeldModel
+    records: pl.DataFrame | None
+    matches: pl.DataFrame | None
+    meta: dict[str, Any]
+
+    def save(self, folder: Path) -> None:
+        """Replace ``folder`` with this state: written beside it, then renamed into place,
+        so a crash leaves the old state or the new one (or none: the next run estimates)."""
+        import json
+        import shutil
+        import uuid
+
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            self.model.save(tmp / "model")
+            if self.records is not None:
+                self.records.write_parquet(tmp / "records.parquet")
+            if self.matches is not None:
+                self.matches.write_parquet(tmp / "matches.parquet")
+            (tmp / "state.json").write_text(json.dumps(self.meta, sort_keys=True, indent=1), encoding="utf-8")
+            old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.old")
+            if folder.exists():
+                folder.rename(old)
+            tmp.rename(folder)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: Path) -> LinkageState | None:
+        """The state in ``folder``; None when there is none or it cannot be read (then
+        the next run estimates a model)."""
+        import json
+
+        folder = Path(folder)
+        try:
+            meta = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+            if meta.get("format") != STATE_FORMAT:
+                return None
+            model = HeldModel.load(folder / "model")
+            records = pl.read_parquet(folder / "records.parquet") if (folder / "records.parquet").exists() else None
+            matches = pl.read_parquet(folder / "matches.parquet") if (folder / "matches.parquet").exists() else None
+        except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):
+            return None
+        return cls(model, records, matches, meta)
+
+
+def _record_changes(records: pl.DataFrame, previous: pl.DataFrame | None) -> dict[str, pl.Series]:
+    """Record keys ``new`` (not held), ``changed`` (held with other values) and ``removed``."""
+    keys = records["record_key"]
+    if previous is None:
+        empty = pl.Series("record_key", [], dtype=pl.String)
+        return {"new": keys, "changed": empty, "removed": empty}
+    cols = list(PERSON_COLUMNS)
+    differs = records.join(previous.select(cols).cast(PERSON_COLUMNS), on=cols, how="anti", nulls_equal=True)
+    held = previous["record_key"]
+    return {
+        "new": differs.filter(~pl.col("record_key").is_in(held.implode()))["record_key"],
+        "changed": differs.filter(pl.col("record_key").is_in(held.implode()))["record_key"],
+        "removed": held.filter(~held.is_in(keys.implode())),
+    }
+
+
+def _model_decision(
+    previous: LinkageState | None,
+    present: list[str],
+    seed: int | None,
+    backend: str,
+    changes: int,
+    reestimate: bool,
+    reestimate_fraction: float,
+    code_version: str,
+) -> str | None:
+    """Why the model must be estimated on this run, or None to reuse the held one."""
+    if previous is None:
+        return "no model held (a fresh data directory, or the held state could not be read)"
+    if reestimate:
+        return "asked for (reestimate)"
+    meta = previous.meta
+    if meta.get("code_version") != code_version:
+        return "the linkage code changed since the model was estimated"
+    if meta.get("seed") != seed:
+        return "the sampling seed changed"
+    if meta.get("backend") != backend:
+        return "the backend changed (a model holds SQL in its backend's dialect)"
+    if sorted(present) != sorted(previous.model.present):
+        return "the columns carrying information changed"
+    since = int(meta.get("changes_since_estimate", 0)) + changes
+    trained = max(previous.model.trained_records, 1)
+    if since >= reestimate_fraction * trained:
+        return (
+            f"{since:,} records added, changed or removed since it was estimated on {trained:,}: "
+            f"at least {reestimate_fraction:.0%}"
+        )
+    return None
 
 
 def match_people(
@@ -267,6 +421,9 @@ def match_people(
     backend: Backend = "duckdb",
     spark_session: Any | None = None,
     seed: int | None = None,
+    previous: LinkageState | None = None,
+    reestimate: bool = False,
+    reestimate_fraction: float = REESTIMATE_FRACTION,
 ) -> PersonMatching:
     """Score pairs of person records (``linkage/person_matches``).
 
@@ -275,22 +432,70 @@ def match_people(
     an inquest citing a police report is the deceased of that report. Pairs the data
     rules out are dropped: the deceased of a report and a person recorded against the
     same report (a finder is not the body).
+
+    Without ``previous`` the model is estimated on ``records`` and every candidate pair
+    scored. With ``previous`` (the :class:`LinkageState` of an earlier run) the held
+    model is reused unless :func:`_model_decision` says otherwise (``reestimate``; the
+    records added, changed or removed since it was estimated reach ``reestimate_fraction``
+    of those it was estimated on; other code, seed or informative columns): then only the
+    candidate pairs touching a new or changed record are scored, the held pairs touching
+    a changed or removed record are dropped and the rest kept. The result equals scoring
+    every pair with the same held model (``test_linkage_incremental``).
     """
+    code_version = linkage_code_version()
     if records.height < 2:
-        return PersonMatching(pl.DataFrame(schema=PERSON_MATCH_SCHEMA), {}, ["fewer than two records"])
+        return PersonMatching(
+            pl.DataFrame(schema=PERSON_MATCH_SCHEMA), {}, ["fewer than two records"],
+            model_reason="fewer than two records", rescored=records["record_key"],
+        )
+    score_threshold = min(review_threshold, threshold)
     features = (
         standardise_people(records, PLATFORM_IDENTIFIERS)
         .with_row_index("unique_id")
         .with_columns(pl.col("unique_id").cast(pl.Int64))
     )
-    run = run_splink(
-        [features],
-        identifiers=PLATFORM_IDENTIFIERS,
-        threshold=min(review_threshold, threshold),
-        backend=backend,
-        spark_session=spark_session,
-        seed=seed,
+    present = informative_columns([features], PLATFORM_IDENTIFIERS)
+    held_records = previous.records if previous is not None else None
+    delta = _record_changes(records, held_records)
+    n_changes = sum(s.len() for s in delta.values())
+    reason = _model_decision(
+        previous, present, seed, backend, n_changes, reestimate, reestimate_fraction, code_version
     )
+    if reason is None and (
+        previous.matches is None
+        or held_records is None
+        or previous.meta.get("score_threshold") != score_threshold
+    ):
+        incremental = False
+    else:
+        incremental = reason is None
+    notes: list[str] = []
+    if reason is not None:
+        held = train_model(
+            [features],
+            identifiers=PLATFORM_IDENTIFIERS,
+            backend=backend,
+            spark_session=spark_session,
+            seed=seed,
+        )
+        changes_since = 0
+    else:
+        held, added = extend_model(previous.model, [features])
+        if added:
+            notes.append(f"{added} names first seen added to the held model's name tables")
+        changes_since = int(previous.meta.get("changes_since_estimate", 0)) + n_changes
+    touched = pl.concat([delta["new"], delta["changed"]])
+    if incremental:
+        features = features.with_columns(records["record_key"].is_in(touched).alias(RESCORE_FLAG))
+        if touched.len():
+            run = score_model(held, [features], threshold=score_threshold, backend=backend,
+                              spark_session=spark_session, rescore=True)
+        else:
+            run = LinkageRun(_empty_scored(), held.settings, {}, list(held.notes))
+        rescored = touched.sort()
+    else:
+        run = score_model(held, [features], threshold=score_threshold, backend=backend, spark_session=spark_session)
+        rescored = records["record_key"]
     ids = records.select(
         pl.int_range(0, pl.len(), dtype=pl.Int64).alias("unique_id"),
         "record_key",
@@ -298,34 +503,44 @@ def match_people(
         "role",
         "report_id",
     )
-    pairs = (
-        run.pairs.with_columns(evidence=evidence_expr(run.level_labels))
-        .join(ids.rename(lambda c: f"{c}_l"), on="unique_id_l")
-        .join(ids.rename(lambda c: f"{c}_r"), on="unique_id_r")
-    )
-    same_report = (pl.col("report_id_l") == pl.col("report_id_r")).fill_null(False) & (
-        (pl.col("role_l") == "deceased") | (pl.col("role_r") == "deceased")
-    )
-    pairs = pairs.filter(~same_report)
-    exact = _cited_report_links(records)
-    matches = pl.concat(
-        [
-            pairs.select(
-                "record_key_l",
-                "record_key_r",
-                "feed_l",
-                "feed_r",
-                "role_l",
-                "role_r",
-                "match_probability",
-                "match_weight",
-                "evidence",
-            ),
-            exact,
-        ],
-        how="vertical_relaxed",
-    )
-    # One row per unordered pair, the record keys in order, the strongest evidence kept.
+    pairs = run.pairs
+    if run.level_labels:
+        pairs = (
+            pairs.with_columns(evidence=evidence_expr(run.level_labels))
+            .join(ids.rename(lambda c: f"{c}_l"), on="unique_id_l")
+            .join(ids.rename(lambda c: f"{c}_r"), on="unique_id_r")
+        )
+        same_report = (pl.col("report_id_l") == pl.col("report_id_r")).fill_null(False) & (
+            (pl.col("role_l") == "deceased") | (pl.col("role_r") == "deceased")
+        )
+        pairs = pairs.filter(~same_report)
+    else:
+        pairs = pl.DataFrame(schema={c: t for c, t in PERSON_MATCH_SCHEMA.items() if c != "linked"})
+    parts = []
+    if incremental:
+        gone = pl.concat([delta["changed"], delta["removed"]]).implode()
+        parts.append(
+            previous.matches.filter(~pl.col("record_key_l").is_in(gone) & ~pl.col("record_key_r").is_in(gone))
+            .drop("linked")
+            .cast({c: t for c, t in PERSON_MATCH_SCHEMA.items() if c != "linked"})
+        )
+    parts += [
+        pairs.select(
+            "record_key_l",
+            "record_key_r",
+            "feed_l",
+            "feed_r",
+            "role_l",
+            "role_r",
+            "match_probability",
+            "match_weight",
+            "evidence",
+        ),
+        _cited_report_links(records),
+    ]
+    matches = pl.concat(parts, how="vertical_relaxed")
+    # One row per unordered pair, the record keys in order, the strongest evidence kept
+    # (on a tie, the first: held pairs, then Splink's, then the cited reports').
     swap = pl.col("record_key_l") > pl.col("record_key_r")
     matches = matches.with_columns(
         *[
@@ -338,14 +553,44 @@ def match_people(
         ],
     )
     matches = (
-        matches.sort("match_probability", descending=True)
+        matches.sort("match_probability", descending=True, maintain_order=True)
         .unique(["record_key_l", "record_key_r"], keep="first", maintain_order=True)
         .with_columns(linked=pl.col("match_probability") >= threshold)
         .sort(["record_key_l", "record_key_r"])
         .select(list(PERSON_MATCH_SCHEMA))
         .cast(PERSON_MATCH_SCHEMA)
     )
-    return PersonMatching(matches, run.model, run.training_notes)
+    estimated_on = held.trained_records
+    state = LinkageState(
+        held,
+        records.select(list(PERSON_COLUMNS)),
+        matches,
+        {
+            "format": STATE_FORMAT,
+            "code_version": code_version,
+            "seed": seed,
+            "backend": backend,
+            "score_threshold": score_threshold,
+            "estimated_on_records": estimated_on,
+            "changes_since_estimate": changes_since,
+        },
+    )
+    counts = {k: int(v.len()) for k, v in delta.items()}
+    counts["unchanged"] = records.height - counts["new"] - counts["changed"]
+    return PersonMatching(
+        matches,
+        held.settings,
+        [*run.training_notes, *notes],
+        estimated=reason is not None,
+        model_reason=reason or "reused: the held model",
+        rescored=rescored,
+        changes=counts,
+        state=state,
+    )
+
+
+def _empty_scored() -> pl.DataFrame:
+    return pl.DataFrame(schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64, "match_probability": pl.Float64})
 
 
 def _cited_report_links(records: pl.DataFrame) -> pl.DataFrame:
@@ -669,6 +914,8 @@ def build_death_register(
     clusters: pl.DataFrame,
     matches: pl.DataFrame,
     key: bytes,
+    *,
+    details: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One row per real death (``linkage/death_register``), columns per outputs.md.
 
@@ -688,7 +935,8 @@ def build_death_register(
     deceased = groups.join(records, on="record_key", how="left").join(
         clusters.select("record_key", "person_key"), on="record_key", how="left"
     )
-    details = _feed_details(staged)
+    if details is None:
+        details = _feed_details(staged)
     deceased = deceased.join(details, on="record_key", how="left")
 
     anchors = _anchor_key(deceased, "death_group")
@@ -809,6 +1057,268 @@ def build_death_register(
         .select(list(DEATH_REGISTER_SCHEMA))
         .cast(DEATH_REGISTER_SCHEMA)
         .sort(["date_of_death", "death_id"], nulls_last=True)
+    )
+
+
+def save_frames(folder: Path, frames: Mapping[str, pl.DataFrame], meta: Mapping[str, Any]) -> None:
+    """Replace ``folder`` with ``<name>.parquet`` per frame and ``state.json``: written
+    beside it, then renamed into place, so a crash leaves the old state or the new one (or
+    none: the next run rebuilds whole)."""
+    import json
+    import shutil
+    import uuid
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.mkdir()
+        for name, frame in frames.items():
+            frame.write_parquet(tmp / f"{name}.parquet")
+        (tmp / "state.json").write_text(json.dumps(dict(meta), sort_keys=True), encoding="utf-8")
+        old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.old")
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_frames(folder: Path, names: Sequence[str]) -> tuple[dict[str, pl.DataFrame], dict[str, Any]] | None:
+    """The frames and meta :func:`save_frames` wrote; None when missing, unreadable or of
+    another :data:`STATE_FORMAT`."""
+    import json
+
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+        if meta.get("format") != STATE_FORMAT:
+            return None
+        return {n: pl.read_parquet(folder / f"{n}.parquet") for n in names}, meta
+    except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):
+        return None
+
+
+@dataclass
+class RegisterState:
+    """What ``linkage/death_register`` holds between runs: per record, everything the
+    register reads of it (``inputs``: the person record, its person key and strongest link,
+    its feed details), the linked pairs (``links``), the register they made and the code
+    version (``meta``)."""
+
+    inputs: pl.DataFrame
+    links: pl.DataFrame
+    register: pl.DataFrame
+    meta: dict[str, Any]
+
+    def save(self, folder: Path) -> None:
+        save_frames(folder, {"inputs": self.inputs, "links": self.links, "register": self.register}, self.meta)
+
+    @classmethod
+    def load(cls, folder: Path) -> RegisterState | None:
+        got = load_frames(folder, ("inputs", "links", "register"))
+        return None if got is None else cls(got[0]["inputs"], got[0]["links"], got[0]["register"], got[1])
+
+
+@dataclass
+class ClusterState:
+    """What ``linkage/person_clusters`` holds between runs: per record what clustering reads
+    of it (``inputs``), the linked pairs (``links``), the clusters they made, and ``meta``."""
+
+    inputs: pl.DataFrame
+    links: pl.DataFrame
+    clusters: pl.DataFrame
+    meta: dict[str, Any]
+
+    def save(self, folder: Path) -> None:
+        save_frames(folder, {"inputs": self.inputs, "links": self.links, "clusters": self.clusters}, self.meta)
+
+    @classmethod
+    def load(cls, folder: Path) -> ClusterState | None:
+        got = load_frames(folder, ("inputs", "links", "clusters"))
+        return None if got is None else cls(got[0]["inputs"], got[0]["links"], got[0]["clusters"], got[1])
+
+
+def _changed_keys(now: pl.DataFrame, before: pl.DataFrame) -> pl.Series:
+    """Record keys new, changed or removed between two frames with a ``record_key``."""
+    cols = now.columns
+    return pl.concat(
+        [
+            now.join(before, on=cols, how="anti", nulls_equal=True)["record_key"],
+            before.join(now.select("record_key"), on="record_key", how="anti")["record_key"],
+        ]
+    )
+
+
+def _moved_link_keys(links: pl.DataFrame, before: pl.DataFrame) -> pl.Series:
+    """Record keys at either end of a linked pair gained, lost or rescored."""
+    cols = links.columns
+    moved = pl.concat(
+        [
+            links.join(before, on=cols, how="anti", nulls_equal=True),
+            before.join(links, on=cols, how="anti", nulls_equal=True),
+        ]
+    )
+    return pl.concat([moved["record_key_l"], moved["record_key_r"]])
+
+
+def _linked_pairs(matches: pl.DataFrame) -> pl.DataFrame:
+    return (
+        matches.filter(pl.col("linked"))
+        .select("record_key_l", "record_key_r", "match_probability")
+        .sort("record_key_l", "record_key_r")
+    )
+
+
+@dataclass
+class ClusterUpdate:
+    """Person clusters, whether made whole or only for the clusters touched
+    (``records_reclustered``: their records, None when whole) and why; ``state`` to hold."""
+
+    clusters: pl.DataFrame
+    records_reclustered: int | None
+    reason: str
+    state: ClusterState
+
+
+def update_person_clusters(
+    records: pl.DataFrame,
+    matches: pl.DataFrame,
+    key: bytes,
+    previous: ClusterState | None = None,
+) -> ClusterUpdate:
+    """:func:`cluster_people`, clustering again only the clusters touched since ``previous``.
+
+    A cluster is a connected component of the linked pairs; its rows read only its own
+    records (first received, keys) and pairs. The records touched are those new, changed
+    or removed and those at either end of a linked pair gained, lost or rescored; they and
+    every record of their clusters before are clustered again (no unchanged pair leaves
+    that set, so it is whole components), the other rows are kept. The result equals
+    :func:`cluster_people` on everything (``test_linkage_incremental``).
+    """
+    code_version = linkage_code_version()
+    inputs = records.select("record_key", "feed", "partner_id", "role", "extract_date").sort("record_key")
+    links = _linked_pairs(matches)
+    meta = {"format": STATE_FORMAT, "code_version": code_version}
+    reason = None
+    if previous is None:
+        reason = "no clusters held"
+    elif previous.meta.get("code_version") != code_version:
+        reason = "the linkage code changed"
+    elif previous.inputs.schema != inputs.schema:
+        reason = "the clustering inputs changed shape"
+    if reason is not None:
+        clusters = cluster_people(records, matches, key)
+        return ClusterUpdate(clusters, None, reason, ClusterState(inputs, links, clusters, meta))
+    touched = pl.concat([_changed_keys(inputs, previous.inputs), _moved_link_keys(links, previous.links)]).unique()
+    old_keys = previous.clusters.filter(pl.col("record_key").is_in(touched.implode()))["person_key"].unique()
+    again = pl.concat(
+        [touched, previous.clusters.filter(pl.col("person_key").is_in(old_keys.implode()))["record_key"]]
+    ).unique()
+    again = again.filter(again.is_in(inputs["record_key"].implode()))
+    part = cluster_people(
+        records.filter(pl.col("record_key").is_in(again.implode())),
+        matches.filter(pl.col("linked") & pl.col("record_key_l").is_in(again.implode())),
+        key,
+    )
+    kept = previous.clusters.filter(
+        ~pl.col("record_key").is_in(again.implode()) & pl.col("record_key").is_in(inputs["record_key"].implode())
+    )
+    clusters = pl.concat([kept.cast(PERSON_CLUSTER_SCHEMA), part.cast(PERSON_CLUSTER_SCHEMA)]).sort("record_key")
+    return ClusterUpdate(
+        clusters, again.len(), f"{again.len()} records clustered again", ClusterState(inputs, links, clusters, meta)
+    )
+
+
+@dataclass
+class RegisterUpdate:
+    """The death register, whether it was rebuilt whole or only for the persons touched
+    (``persons_rebuilt``: their number, None when whole) and why; ``state`` to hold."""
+
+    register: pl.DataFrame
+    persons_rebuilt: int | None
+    reason: str
+    state: RegisterState
+
+
+def _register_inputs(records: pl.DataFrame, clusters: pl.DataFrame, details: pl.DataFrame) -> pl.DataFrame:
+    return (
+        records.select(list(PERSON_COLUMNS))
+        .join(clusters.select("record_key", "person_key", "match_probability"), on="record_key", how="left")
+        .join(details, on="record_key", how="left")
+        .sort("record_key")
+    )
+
+
+def update_death_register(
+    staged: Mapping[str, pl.DataFrame | None],
+    records: pl.DataFrame,
+    clusters: pl.DataFrame,
+    matches: pl.DataFrame,
+    key: bytes,
+    previous: RegisterState | None = None,
+) -> RegisterUpdate:
+    """:func:`build_death_register`, rebuilding only the deaths of the persons touched
+    since ``previous`` (the :class:`RegisterState` of an earlier run).
+
+    A register row is made from the records of one person (``person_key``): its deceased
+    records, their feed details and linked pairs, and its safeguarding contacts. So the
+    rows of every person none of whose records changed (values, person key, strongest
+    link, feed details) or gained or lost a linked pair are kept; the persons, before and
+    after, of the records that did are rebuilt from their records alone. The result equals
+    :func:`build_death_register` on everything (``test_linkage_incremental``).
+    ``matches`` are the linked pairs.
+    """
+    code_version = linkage_code_version()
+    details = _feed_details(staged)
+    inputs = _register_inputs(records, clusters, details)
+    links = _linked_pairs(matches.with_columns(linked=pl.lit(True)) if "linked" not in matches.columns else matches)
+    meta = {"format": STATE_FORMAT, "code_version": code_version}
+    reason = None
+    if previous is None:
+        reason = "no register held"
+    elif previous.meta.get("code_version") != code_version:
+        reason = "the linkage code changed"
+    elif previous.inputs.schema != inputs.schema:
+        reason = "the register's inputs changed shape"
+    if reason is not None:
+        register = build_death_register(staged, records, clusters, matches, key, details=details)
+        return RegisterUpdate(register, None, reason, RegisterState(inputs, links, register, meta))
+    touched = pl.concat([_changed_keys(inputs, previous.inputs), _moved_link_keys(links, previous.links)]).unique()
+    persons = (
+        pl.concat(
+            [
+                inputs.filter(pl.col("record_key").is_in(touched.implode()))["person_key"],
+                previous.inputs.filter(pl.col("record_key").is_in(touched.implode()))["person_key"],
+            ]
+        )
+        .drop_nulls()
+        .unique()
+    )
+    again = pl.col("person_key").is_in(persons.implode())
+    sub_keys = inputs.filter(again)["record_key"]
+    if sub_keys.len():
+        sub = build_death_register(
+            staged,
+            records.filter(pl.col("record_key").is_in(sub_keys.implode())),
+            clusters.filter(pl.col("record_key").is_in(sub_keys.implode())),
+            matches.filter(pl.col("record_key_l").is_in(sub_keys.implode())),
+            key,
+            details=details.filter(pl.col("record_key").is_in(sub_keys.implode())),
+        )
+    else:
+        sub = pl.DataFrame(schema=DEATH_REGISTER_SCHEMA)
+    gone = pl.concat([touched, sub_keys]).implode()
+    kept = previous.register.filter(
+        ~again & ~pl.col("source_records").list.eval(pl.element().is_in(gone)).list.any()
+    )
+    register = (
+        pl.concat([kept.cast(DEATH_REGISTER_SCHEMA), sub.cast(DEATH_REGISTER_SCHEMA)])
+        .sort(["date_of_death", "death_id"], nulls_last=True)
+    )
+    return RegisterUpdate(
+        register, persons.len(), f"{persons.len()} persons rebuilt", RegisterState(inputs, links, register, meta)
     )
 
 

@@ -49,6 +49,12 @@ class DataDir:
         return self.root / "reports"
 
     @property
+    def models(self) -> Path:
+        """Models held between builds (``models/person_linkage/``: the Splink model and the
+        person matches it last produced, see ``lib/linkage_register.LinkageState``)."""
+        return self.root / "models"
+
+    @property
     def database_path(self) -> Path:
         return self.root / "platform.db"
 

@@ -23,14 +23,20 @@ from homicide_assets.defs.metadata import markdown_table
 from homicide_assets.lib.linkage_register import (
     CLUSTER_THRESHOLD,
     PERSON_FEEDS,
-    build_death_register,
-    cluster_people,
+    REESTIMATE_FRACTION,
+    ClusterState,
+    LinkageState,
+    RegisterState,
     match_people,
     person_records,
+    update_death_register,
+    update_person_clusters,
 )
 from homicide_assets.resources import PlatformResource
 
 OWNERS = ["team:force-data-engineering"]
+#: Record keys of the rescored records listed in ``person_matches`` metadata (all are counted).
+RESCORED_KEYS_SHOWN = 200
 GROUP = "linkage"
 STAGED_INS = {feed: AssetIn(key=AssetKey(["staged", feed])) for feed in PERSON_FEEDS}
 
@@ -53,6 +59,19 @@ class LinkageConfig(Config):
         default=None,
         description="Mixed into the sampling that trains u probabilities (sampling is by a hash of "
         "record ids, so results are reproducible without one).",
+    )
+    reestimate: bool = Field(
+        default=False,
+        description="Estimate the model again on this run even when the held model may be reused.",
+    )
+    reestimate_fraction: float = Field(
+        default=REESTIMATE_FRACTION,
+        ge=0.0,
+        description="Reuse the held model (models/person_linkage/ in the data directory) and score only the "
+        "pairs touching new or changed records until the records added, changed or removed since it was "
+        "estimated reach this share of those it was estimated on; then estimate it again. 0 estimates "
+        "on every run. The model is also estimated when none is held (a fresh data directory), when the "
+        "linkage code, the seed or the columns carrying information change.",
     )
 
 
@@ -79,6 +98,7 @@ class LinkageConfig(Config):
 def person_matches(
     context: AssetExecutionContext,
     config: LinkageConfig,
+    platform: PlatformResource,
     death_reports: pl.DataFrame,
     death_report_persons: pl.DataFrame,
     me_deaths: pl.DataFrame,
@@ -93,12 +113,30 @@ def person_matches(
         "safeguarding_contacts": safeguarding_contacts,
     }
     records = person_records(staged)
-    matching = match_people(records, threshold=config.threshold, backend=config.backend, seed=config.seed)
+    state_dir = platform.paths().models / "person_linkage"
+    previous = LinkageState.load(state_dir)
+    matching = match_people(
+        records,
+        threshold=config.threshold,
+        backend=config.backend,
+        seed=config.seed,
+        previous=previous,
+        reestimate=config.reestimate,
+        reestimate_fraction=config.reestimate_fraction,
+    )
     for note in matching.training_notes:
         context.log.info(f"training: {note}")
+    context.log.info(
+        f"model {'estimated' if matching.estimated else 'reused'} ({matching.model_reason}); "
+        f"{matching.rescored.len() if matching.rescored is not None else 0} of {records.height} records rescored"
+    )
+    if matching.state is not None:
+        matching.state.save(state_dir)
     matches = matching.matches
     linked = matches.filter(pl.col("linked"))
     by_feeds = linked.group_by("feed_l", "feed_r").len().sort("len", descending=True).rename({"len": "pairs"})
+    rescored = matching.rescored if matching.rescored is not None else records["record_key"]
+    meta_state = matching.state.meta if matching.state is not None else {}
     return Output(
         matches,
         metadata={
@@ -108,6 +146,18 @@ def person_matches(
             "pairs_for_review": matches.height - linked.height,
             "threshold": config.threshold,
             "backend": config.backend,
+            "model": "re-estimated" if matching.estimated else "reused",
+            "model_reason": matching.model_reason,
+            "model_estimated_on_records": int(meta_state.get("estimated_on_records", records.height)),
+            "records_changed_since_estimate": int(meta_state.get("changes_since_estimate", 0)),
+            "reestimate_fraction": config.reestimate_fraction,
+            "records_new": matching.changes.get("new", records.height),
+            "records_changed": matching.changes.get("changed", 0),
+            "records_removed": matching.changes.get("removed", 0),
+            "records_rescored": rescored.len(),
+            "rescored_record_keys": MetadataValue.json(
+                {"count": rescored.len(), "first": rescored.head(RESCORED_KEYS_SHOWN).to_list()}
+            ),
             "prior_match_probability": MetadataValue.float(
                 float(matching.model.get("probability_two_random_records_match") or 0.0)
             ),
@@ -155,7 +205,12 @@ def person_clusters(
         "safeguarding_contacts": safeguarding_contacts,
     }
     records = person_records(staged)
-    clusters = cluster_people(records, person_matches, platform.key())
+    state_dir = platform.paths().models / "person_clusters"
+    update = update_person_clusters(records, person_matches, platform.key(), previous=ClusterState.load(state_dir))
+    update.state.save(state_dir)
+    clusters = update.clusters
+    whole = update.records_reclustered is None
+    context.log.info(f"person clusters: {'made whole: ' if whole else ''}{update.reason}")
     sizes = clusters.group_by("person_key").len()
     repeat_people = (
         clusters.filter(pl.col("role") != "deceased")
@@ -166,6 +221,9 @@ def person_clusters(
         clusters,
         metadata={
             "dagster/row_count": clusters.height,
+            "clustered": "whole" if whole else "clusters touched",
+            "clustered_reason": update.reason,
+            "records_clustered": clusters.height if whole else update.records_reclustered,
             "persons": sizes.height,
             "persons_with_several_records": int((sizes["len"] > 1).sum()),
             "largest_cluster": int(sizes["len"].max() or 0),
@@ -218,9 +276,19 @@ def death_register(
         "safeguarding_contacts": safeguarding_contacts,
     }
     records = person_records(staged)
-    register = build_death_register(
-        staged, records, person_clusters, person_matches.filter(pl.col("linked")), platform.key()
+    state_dir = platform.paths().models / "death_register"
+    update = update_death_register(
+        staged,
+        records,
+        person_clusters,
+        person_matches.filter(pl.col("linked")),
+        platform.key(),
+        previous=RegisterState.load(state_dir),
     )
+    update.state.save(state_dir)
+    register = update.register
+    whole = update.persons_rebuilt is None
+    context.log.info(f"death register: {'rebuilt whole: ' if whole else ''}{update.reason}")
     with_disagreement = register.filter(pl.col("disagreements").list.len() > 0)
     sources = (
         register.with_columns(
@@ -239,6 +307,11 @@ def death_register(
         register,
         metadata={
             "dagster/row_count": register.height,
+            "rebuilt": "whole" if update.persons_rebuilt is None else "persons touched",
+            "rebuilt_reason": update.reason,
+            "persons_rebuilt": (
+                register["person_key"].n_unique() if update.persons_rebuilt is None else update.persons_rebuilt
+            ),
             "deaths_with_police_report": int(register["police_report_id"].is_not_null().sum()),
             "deaths_with_disagreements": with_disagreement.height,
             "deaths_known_to_services": int((register["known_to_services"].list.len() > 0).sum()),
