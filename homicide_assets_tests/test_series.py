@@ -596,3 +596,46 @@ def test_backtest_flags_at_first_visible_strong_link():
     assert backtest_flag([0, 1], day, [(0, 1, 0.1, 10)], 0.5) == (None, None, None)
     # a link visible later than its deaths (group evidence) flags later
     assert backtest_flag([0, 1, 2], day, [(0, 1, 0.9, 25)], 0.5)[:2] == (25, 3)
+
+
+def _ghb_world(linked: bool):
+    """A small force (80 police reports) with five young men dead of GHB; ``linked``: within
+    400 m over nine months, three of them found by one man (a series); else spread over the
+    force and the year, found by strangers (GHB simply being used here)."""
+    w = World(seed=7, n_police=80, n_hospital=20)
+    ids = []
+    for i, (day, north, east) in enumerate(
+        [(10, 0, 0), (70, 100, 20), (110, -150, 80), (230, 250, -100), (270, 60, 250)]
+    ):
+        if not linked:
+            north, east = north * 40, east * 40
+        lat, lon = _offset(*SUBURB, north, east)
+        d = w.add_police_death(
+            day, lat, lon, "poisoning_drugs", ["ghb"], sex="m", age=22 + i, location_type="public_open_space"
+        )
+        ids.append(d)
+    for d in ids[2:]:
+        w.add_person(
+            d, "finder", "pk-finder" if linked else f"pk-finder-{d}", "Mo", "Khan" if linked else f"X{d}"
+        )
+    return w, [w.deaths[d]["death_id"] for d in ids]
+
+
+@pytest.mark.parametrize("linked", [True, False])
+def test_a_series_is_not_its_own_background(linked):
+    """The other members of a series do not make its kind of death or its finder look common
+    (each pair is weighed with the deaths linked to it left out); GHB deaths not linked to a
+    pair still count in its background in full."""
+    w, ids = _ghb_world(linked)
+    params = SeriesParams(report_floor=0.0)
+    once = w.run(params.with_(cluster_passes=0))
+    left_out = w.run(params)
+    pair = ids[3], ids[4]
+    before, after = _link(once, *pair), _link(left_out, *pair)
+    if linked:
+        assert after["score"] > before["score"] + 0.05, (before, after)
+    else:
+        assert after is None or before is None or abs(after["score"] - before["score"]) < 0.01, (
+            before,
+            after,
+        )

@@ -95,8 +95,6 @@ ROLE_WORDS = {
 }
 
 
-
-
 def _role_pair_m() -> dict[tuple[str, str], float]:
     """m: how often two deaths of one series share a person in these two roles."""
     close = ("finder", "reporting_person", "last_seen_with")
@@ -166,6 +164,9 @@ class SeriesParams:
     #: the power at which features beyond the rarest count when the force's deaths cannot
     #: show how they go together (0: the rarest alone; 1: as if independent)
     kind_beyond_data: float = 0.3
+    #: weighings with each pair's own cluster (the deaths the previous weighing links to
+    #: either of it, each counted as far as it is linked) left out of its background
+    cluster_passes: int = 1
     #: pseudo-deaths added to the observed and expected counts of deaths of one kind near two
     #: (the ratio of the two is how much nearer that kind lies than all deaths do)
     kind_place_prior_deaths: float = 1.0
@@ -908,7 +909,11 @@ def _words(value: str | None) -> str:
 
 
 def shared_entities(
-    pairs: pl.DataFrame, entities: pl.DataFrame, bg: Background, params: SeriesParams
+    pairs: pl.DataFrame,
+    entities: pl.DataFrame,
+    bg: Background,
+    params: SeriesParams,
+    kin: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Entities both deaths of each pair have (one row per pair, entity and role pair), with
     their weight in bits now (``bits``) and as known on the later death's date (``bits_then``)."""
@@ -971,6 +976,38 @@ def shared_entities(
         return both.with_columns(
             bits=pl.lit(None, pl.Float64), bits_then=pl.lit(None, pl.Float64), text=pl.lit(None, pl.String)
         )
+    # A person's other deaths that are themselves linked to the pair (the rest of a series) do
+    # not make them common: each counts ``1 - p``, ``p`` its first-weighing probability of a
+    # link to either death of the pair (``kin``: x, y, p, both ways round).
+    if kin is not None and kin.height:
+        people = (
+            both.filter(pl.col("etype") == "person")
+            .select("a", "b", "etype", "entity", _later=pl.max_horizontal("day_a", "day_b"))
+            .unique(["a", "b", "etype", "entity"])
+        )
+        other = (
+            people.join(
+                ent.select("etype", "entity", pl.col("idx").alias("d"), pl.col("day").alias("day_d")).unique(
+                    ["etype", "entity", "d"]
+                ),
+                on=["etype", "entity"],
+            )
+            .filter((pl.col("d") != pl.col("a")) & (pl.col("d") != pl.col("b")))
+            .join(kin.rename({"x": "a", "y": "d", "p": "p_ad"}), on=["a", "d"], how="left")
+            .join(kin.rename({"x": "b", "y": "d", "p": "p_bd"}), on=["b", "d"], how="left")
+            .with_columns(_p=pl.max_horizontal(pl.col("p_ad").fill_null(0.0), pl.col("p_bd").fill_null(0.0)))
+            .group_by("a", "b", "etype", "entity")
+            .agg(
+                pl.col("_p").sum().alias("_excl"),
+                # as known then: only the linked deaths up to the later death of the pair
+                pl.col("_p").filter(pl.col("day_d") <= pl.col("_later")).sum().alias("_excl_then"),
+            )
+        )
+        both = both.join(other, on=["a", "b", "etype", "entity"], how="left").with_columns(
+            pl.col("_excl", "_excl_then").fill_null(0.0)
+        )
+    else:
+        both = both.with_columns(_excl=pl.lit(0.0), _excl_then=pl.lit(0.0))
     role_m = {f"{a}|{b}": m for (a, b), m in params.role_pair_m.items()}
     both = both.with_columns(
         _roles=pl.concat_str(
@@ -981,7 +1018,9 @@ def shared_entities(
     )
     # Someone in many reports is a professional (a carer, a hostel worker) or several namesakes
     # joined by linkage: a series shares its people across a few deaths, not dozens.
-    frequent = (params.person_usual_deaths / pl.col("n_deaths").cast(pl.Float64)).clip(upper_bound=1.0)
+    frequent = (params.person_usual_deaths / (pl.col("n_deaths") - pl.col("_excl")).cast(pl.Float64)).clip(
+        upper_bound=1.0
+    )
     m = (
         pl.when(pl.col("etype") == "person")
         .then(pl.col("_roles").replace_strict(role_m, default=0.0, return_dtype=pl.Float64) * frequent)
@@ -1029,11 +1068,15 @@ def shared_entities(
     suspect = (pl.col("etype") == "person") & (
         (pl.col("role_a") == "suspect") | (pl.col("role_b") == "suspect")
     )
-    others_now = pl.when(suspect).then(0).otherwise((pl.col("n_deaths") - 2).clip(lower_bound=0))
+    others_now = (
+        pl.when(suspect).then(0.0).otherwise((pl.col("n_deaths") - 2 - pl.col("_excl")).clip(lower_bound=0))
+    )
     others_then = (
         pl.when(suspect)
         .then(0.0)
-        .otherwise((pl.col("_later_upto") - 2).clip(lower_bound=0) * (bg.span_days / elapsed))
+        .otherwise(
+            (pl.col("_later_upto") - 2 - pl.col("_excl_then")).clip(lower_bound=0) * (bg.span_days / elapsed)
+        )
     )
     u_now = (others_now + pseudo) / population + namesake
     # As known then: the entity's count up to the later death, as a rate over the whole span.
@@ -1230,7 +1273,7 @@ class _KindIndex:
         return self.cache[feature]
 
 
-def _place_among_kind(ai, bi, r, index, bg, params, dist, same_inst, cache, method, loc):
+def _place_among_kind(ai, bi, r, index, bg, params, dist, same_inst, cache, method, loc, keep=None):
     """Place bits for two police-reported deaths, weighed among police-reported deaths of
     their kind of place and method: how many of those lie within the pair's distance of
     them, against how many would if they lay like all deaths (road deaths on roads,
@@ -1249,10 +1292,11 @@ def _place_among_kind(ai, bi, r, index, bg, params, dist, same_inst, cache, meth
             mk &= index.mask(("method", method))
         if loc is not None:
             mk &= index.mask(("loc", loc))
-        pts = index.xy[mk]
-        pts = pts[np.isfinite(pts[:, 0])]
-        cache[key] = (cKDTree(pts) if len(pts) else None, len(pts))
-    tree, n_kind = cache[key]
+        where = np.flatnonzero(mk)
+        where = where[np.isfinite(index.xy[where, 0])]
+        pts = index.xy[where]
+        cache[key] = (cKDTree(pts) if len(pts) else None, len(pts), where)
+    tree, n_kind, where = cache[key]
     if tree is None:
         return np.nan, None
     d_eff = max(float(d), params.min_distance_m)
@@ -1262,10 +1306,16 @@ def _place_among_kind(ai, bi, r, index, bg, params, dist, same_inst, cache, meth
         share_within(bg.density[[ai]], np.array([d_eff]), bg.n_geo)[0]
         + share_within(bg.density[[bi]], np.array([d_eff]), bg.n_geo)[0]
     )
-    counts = tree.query_ball_point(np.vstack([ca, cb]), d_eff + 1e-6, return_length=True)
+    if keep is None:
+        counts = tree.query_ball_point(np.vstack([ca, cb]), d_eff + 1e-6, return_length=True)
+        k = max(n_kind - 2, 0)
+    else:
+        # the pair's own cluster left out (``keep``: 1 - its probability of belonging)
+        hits = tree.query_ball_point(np.vstack([ca, cb]), d_eff + 1e-6)
+        counts = [float(keep[where[h]].sum()) if len(h) else 0.0 for h in hits]
+        k = max(float(keep[where].sum()) - 2, 0.0)
     # each centre counts itself and the other of the pair
     near = max(float(np.mean(counts)) - 2.0, 0.0)
-    k = max(n_kind - 2, 0)
     expected = k * s_all
     ratio = (near + params.kind_place_prior_deaths) / (expected + params.kind_place_prior_deaths)
     share = min(s_all * ratio, 1.0)
@@ -1283,6 +1333,18 @@ def _place_among_kind(ai, bi, r, index, bg, params, dist, same_inst, cache, meth
         bits,
         f"{near:.0f} other {what} within {_fmt_distance(d_eff)} of these two ({expected:.1f} if they lay like all deaths)",
     )
+
+
+def _cluster_of(kin: dict, ai: int, bi: int) -> dict[int, float]:
+    """Other deaths linked to either death of a pair in the first weighing: death -> the
+    probability it belongs with them (its stronger link to either)."""
+    out = dict(kin.get(ai, {}))
+    for d_, p_ in kin.get(bi, {}).items():
+        if p_ > out.get(d_, 0.0):
+            out[d_] = p_
+    out.pop(ai, None)
+    out.pop(bi, None)
+    return out
 
 
 def feats_masks(feats, index):
@@ -1309,6 +1371,7 @@ def _joint_kind(
     vul_of,
     dist,
     same_inst,
+    kin=None,
 ):
     """Weigh what kind of death a pair shares as one item, counted on the force's own deaths.
 
@@ -1322,6 +1385,12 @@ def _joint_kind(
     deaths of one kind cluster (custody deaths at a police station, homeless drug deaths in
     the centre). Returns per row: kind bits, place bits, a plain-words line, and whether the
     row had any kind feature (else its items are left as they were).
+
+    ``kin`` (death -> {other death: link score}) leaves the pair's own cluster out of its
+    background: every other death counts ``1 - p``, ``p`` the first weighing's probability
+    that it is linked to either death of the pair, so the other members of a series are not
+    the deaths its signature is compared with (as the institution excess scan rates an
+    entity against its deaths outside the run).
     """
     index = _KindIndex(p)
     method = p["method"].to_numpy(allow_copy=True)
@@ -1336,6 +1405,20 @@ def _joint_kind(
     geo_cache: dict[tuple, tuple] = {}
     for i, r in enumerate(rows.tolist()):
         ai, bi = int(a[r]), int(b[r])
+        keep = None
+        n_pol = float(n_police)
+        if kin:
+            near = _cluster_of(kin, ai, bi)
+            if near:
+                keep = np.ones(len(index.idx))
+                for d_, p_ in near.items():
+                    if index.pos[d_] >= 0:
+                        keep[index.pos[d_]] = 1.0 - p_
+                n_pol = max(float(keep.sum()), 1.0)
+
+        def count(mask, keep=keep):
+            return float(mask.sum()) if keep is None else float(mask @ keep)
+
         feats: list[tuple] = []
         m = 1.0
         words: list[str] = []
@@ -1381,6 +1464,7 @@ def _joint_kind(
             geo_cache,
             method[ai] if same_method[r] else None,
             loc[ai] if same_loc[r] else None,
+            keep,
         )
         if not feats and not prof_ok[r]:
             texts[i] = place_text
@@ -1395,7 +1479,7 @@ def _joint_kind(
         if prof_ok[r]:
             mk = mk & (index.sex == sex[ai]) & (index.age >= lo[r]) & (index.age <= hi[r])
         selves = [x for x in (ai, bi) if index.pos[x] >= 0 and mk[index.pos[x]]]
-        k = max(int(mk.sum()) - len(selves), 0)
+        k = max(count(mk) - len(selves), 0.0)
         # The share of other deaths alike in all these ways, one feature at a time, rarest
         # first: each feature's share among the deaths alike in the ones before it, shrunk
         # towards its share of all deaths with ``kind_prior_deaths`` (so a handful of
@@ -1405,16 +1489,16 @@ def _joint_kind(
         if prof_ok[r]:
             masks.append((index.sex == sex[ai]) & (index.age >= lo[r]) & (index.age <= hi[r]))
         n_self = len(selves)
-        margins = [max(int(x.sum()) - n_self, 0) for x in masks]
+        margins = [max(count(x) - n_self, 0.0) for x in masks]
         order = np.argsort(margins, kind="stable")
         u = 1.0
-        chance = float(n_police)
+        chance = n_pol
         running = np.ones(len(index.idx), dtype=bool)
-        base = n_police
+        base = n_pol
         for j in order.tolist():
-            p_marg = max(margins[j], 0.5) / n_police
+            p_marg = max(margins[j], 0.5) / n_pol
             running = running & masks[j]
-            cnt = max(int(running.sum()) - n_self, 0)
+            cnt = max(count(running) - n_self, 0.0)
             u *= (cnt + params.kind_prior_deaths * p_marg) / (base + params.kind_prior_deaths)
             chance *= p_marg
             base = cnt
@@ -1423,15 +1507,15 @@ def _joint_kind(
         # shares at the power ``kind_beyond_data``: features that may go together with the
         # rarest count only in part (GHB deaths are mostly young men; a heroin death often
         # has cocaine too), at any size of force.
-        shares = sorted(max(x, 0.5) / n_police for x in margins)
+        shares = sorted(max(x, 0.5) / n_pol for x in margins)
         if len(shares) > 1:
             u = max(u, shares[0] * float(np.prod(shares[1:])) ** params.kind_beyond_data)
         u = min(max(u, 1e-300), 1.0)
         kind_bits[i] = max(math.log2(m / u), 0.0)
         done[i] = True
         text = (
-            f"taken together: {k} other police death report{'' if k == 1 else 's'} ({_pct(k / n_police)}) "
-            + ("is" if k == 1 else "are")
+            f"taken together: {k:.0f} other police death report{'' if round(k) == 1 else 's'} ({_pct(k / n_pol)}) "
+            + ("is" if round(k) == 1 else "are")
             + " all of: "
             + "; ".join(words)
             + (f" ({chance:.2g} if these went together only by chance)" if len(words) > 1 else "")
@@ -1455,7 +1539,13 @@ SCORED_SCHEMA = {
 
 
 def score_pairs(
-    pairs: pl.DataFrame, profiles: pl.DataFrame, entities: pl.DataFrame, bg: Background, params: SeriesParams
+    pairs: pl.DataFrame,
+    profiles: pl.DataFrame,
+    entities: pl.DataFrame,
+    bg: Background,
+    params: SeriesParams,
+    first: pl.DataFrame | None = None,
+    scores_only: bool = False,
 ) -> pl.DataFrame:
     """Weigh every item of evidence for each candidate pair.
 
@@ -1463,7 +1553,27 @@ def score_pairs(
     ``weight`` (total bits), ``score`` (posterior with today's knowledge), ``score_then``
     (entity counts as known on the later death's date, for the backtest), ``kinds`` and
     ``evidence`` (plain-language reasons, strongest first).
+
+    ``first`` (a, b, score: a first weighing's links) leaves each pair's own cluster out of
+    what it is compared with: the deaths linked to either of the pair count in the kind of
+    death's background and in a shared person's other deaths only as far as they are not
+    linked to it (``1 - score``). Links below ``joint_kind_floor`` (the level at which a
+    pair is weighed jointly at all) are not a cluster: leaving such a death out would change
+    any count by less than that share of it.
     """
+    kin_df, kin = None, None
+    if first is not None:
+        first = first.filter(pl.col("score") >= params.joint_kind_floor)
+    if first is not None and first.height:
+        f_ = first.select(pl.col("a").alias("x"), pl.col("b").alias("y"), pl.col("score").alias("p"))
+        kin_df = (
+            pl.concat([f_, f_.select(pl.col("y").alias("x"), pl.col("x").alias("y"), "p")])
+            .group_by("x", "y")
+            .agg(pl.col("p").max())
+        )
+        kin = {}
+        for x_, y_, p_ in kin_df.iter_rows():
+            kin.setdefault(x_, {})[y_] = p_
     if pairs.is_empty():
         return pl.DataFrame(schema=SCORED_SCHEMA)
     p = profiles
@@ -1665,7 +1775,7 @@ def score_pairs(
     items["vulnerability"] = vul_bits
 
     # people, officers, clinicians, institutions
-    shared = shared_entities(pairs, entities, bg, params)
+    shared = shared_entities(pairs, entities, bg, params, kin_df)
     etypes = ("person", "officer", "clinician", "institution")
     ent_bits = {t: np.zeros(n) for t in etypes}
     ent_then = {t: np.zeros(n) for t in etypes}
@@ -1799,6 +1909,7 @@ def score_pairs(
                 vul_of=vul_of,
                 dist=dist,
                 same_inst=same_inst,
+                kin=kin,
             )
             sel = rows[done]
             for k in ("method", "location_type", "domestic", "gang", "profile", "substance", "vulnerability"):
@@ -1824,6 +1935,8 @@ def score_pairs(
             **{f"bits_{k}": v for k, v in items.items()},
         }
     )
+    if scores_only:
+        return out.select("a", "b", "score")
     keep = score >= min(params.report_floor, params.link_threshold)
     out = out.filter(pl.Series(keep))
     evidence, evidence_bits, kinds = [], [], []
@@ -2219,7 +2332,14 @@ def search_links(
     bg = measure_background(profiles, params)
     pairs = candidate_pairs(profiles, entities, bg, params)
     day = profiles["day"].to_numpy()
-    scored = score_pairs(pairs, profiles, entities, bg, params)
+    scored = score_pairs(pairs, profiles, entities, bg, params, scores_only=params.cluster_passes > 0)
+    # Weighed again with each pair's own cluster (the deaths the first weighing links to either
+    # of it) left out of its background: a series' other members are not the deaths its
+    # signature, or its finder's other finds, should be compared with.
+    for k in range(params.cluster_passes):
+        scored = score_pairs(
+            pairs, profiles, entities, bg, params, first=scored, scores_only=k < params.cluster_passes - 1
+        )
     scored = scored.with_columns(
         visible_day=pl.Series(
             np.maximum(day[scored["a"].to_numpy()], day[scored["b"].to_numpy()]), dtype=pl.Int64
