@@ -183,7 +183,18 @@ def served(
 def _instance(home: Path):
     from dagster import DagsterInstance
 
-    return DagsterInstance.from_config(str(home))
+    # The embedded instance's event log (homicide_assets.dagster_storage) takes its folder from
+    # DAGSTER_HOME, as Dagster's own tools do; it is read when the storage is built, so it is
+    # set for that moment only (this process's own DAGSTER_HOME, if any, is left as it was).
+    before = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        return DagsterInstance.from_config(str(home))
+    finally:
+        if before is None:
+            del os.environ["DAGSTER_HOME"]
+        else:
+            os.environ["DAGSTER_HOME"] = before
 
 
 def _materialisation(instance, key: tuple[str, ...], partition: str | None = None):

@@ -13,6 +13,7 @@ exactly as Dagster's default storage would show them, and surviving ``kill -9``.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -220,3 +221,25 @@ def test_build_and_serve_configure_the_same_event_log(tmp_path, monkeypatch):
         with DagsterInstance.get() as instance:
             assert type(instance.event_log_storage) is BatchingSqliteEventLogStorage
             assert Path(instance.event_log_storage.path_for_shard("index")) == home / "history" / "runs" / "index.db"
+
+
+def test_an_embedded_instance_opens_by_its_folder_alone(tmp_path, monkeypatch):
+    """``bench_latency`` opens the served instance by its folder (no DAGSTER_HOME in its own
+    environment): the batching event log must find that folder, and the process's environment
+    must be left as it was."""
+    from homicide_assets.bench_latency import _instance
+    from homicide_assets.cli import embedded_dagster_yaml
+    from homicide_assets.dagster_storage import BatchingSqliteEventLogStorage, event_logs_directory
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(embedded_dagster_yaml(), encoding="utf-8")
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    instance = _instance(home)
+    try:
+        storage = instance.event_log_storage
+        assert isinstance(storage, BatchingSqliteEventLogStorage)
+        assert storage._base_dir == os.path.abspath(event_logs_directory(str(home)))
+        assert "DAGSTER_HOME" not in os.environ
+    finally:
+        instance.dispose()
