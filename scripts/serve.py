@@ -32,21 +32,16 @@ import time
 import urllib.request
 from pathlib import Path
 
+from homicide_assets.dagster_storage import BUILD_EVENT_BATCH_SIZE, DAGSTER_YAML_EVENT_LOG_STORAGE
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 # The embedded instance's event log is Dagster's SQLite storage writing a step's batch of
 # per-partition events in one transaction per shard (homicide_assets/dagster_storage.py), as
 # `homicide-assets build` configures it; DAGSTER_EVENT_BATCH_SIZE (set for the daemon, its run
 # workers and the webserver below) turns Dagster's batching on.
-EVENT_LOG_STORAGE_YAML = """\
-event_log_storage:
-  module: homicide_assets.dagster_storage
-  class: BatchingSqliteEventLogStorage
-  config:
-    dagster_home:
-      env: DAGSTER_HOME
-"""
-EVENT_BATCH_SIZE = "1000"
+EVENT_LOG_STORAGE_YAML = DAGSTER_YAML_EVENT_LOG_STORAGE  # the same entry `build` writes
+EVENT_BATCH_SIZE = str(BUILD_EVENT_BATCH_SIZE)
 EMBEDDED_DAGSTER_YAML = """\
 # embedded default: SQLite storage in DAGSTER_HOME (deploy/dagster.postgres.yaml for a force)
 """ + EVENT_LOG_STORAGE_YAML + """\

@@ -25,10 +25,10 @@ from __future__ import annotations
 import csv
 import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import polars as pl
 
@@ -1100,44 +1100,58 @@ def load_frames(folder: Path, names: Sequence[str]) -> tuple[dict[str, pl.DataFr
         return None
 
 
+class _HeldFrames:
+    """Frames an incremental linkage asset holds between runs (one Parquet file per dataclass
+    field) and ``meta``: saved and loaded by field name. Subclasses are dataclasses."""
+
+    #: how the subclass's ``inputs`` are named when they change shape
+    inputs_words: ClassVar[str] = "the inputs"
+    inputs: pl.DataFrame
+    meta: dict[str, Any]
+
+    def save(self, folder: Path) -> None:
+        frames = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "meta"}
+        save_frames(folder, frames, self.meta)
+
+    @classmethod
+    def load(cls, folder: Path):
+        names = [f.name for f in fields(cls) if f.name != "meta"]
+        got = load_frames(folder, names)
+        return None if got is None else cls(**got[0], meta=got[1])
+
+    def whole_because(self, inputs: pl.DataFrame, code_version: str) -> str | None:
+        """Why these held frames cannot be updated in place (None when they can)."""
+        if self.meta.get("code_version") != code_version:
+            return "the linkage code changed"
+        if self.inputs.schema != inputs.schema:
+            return f"{self.inputs_words} changed shape"
+        return None
+
+
 @dataclass
-class RegisterState:
+class RegisterState(_HeldFrames):
     """What ``linkage/death_register`` holds between runs: per record, everything the
     register reads of it (``inputs``: the person record, its person key and strongest link,
     its feed details), the linked pairs (``links``), the register they made and the code
     version (``meta``)."""
 
+    inputs_words: ClassVar[str] = "the register's inputs"
     inputs: pl.DataFrame
     links: pl.DataFrame
     register: pl.DataFrame
     meta: dict[str, Any]
 
-    def save(self, folder: Path) -> None:
-        save_frames(folder, {"inputs": self.inputs, "links": self.links, "register": self.register}, self.meta)
-
-    @classmethod
-    def load(cls, folder: Path) -> RegisterState | None:
-        got = load_frames(folder, ("inputs", "links", "register"))
-        return None if got is None else cls(got[0]["inputs"], got[0]["links"], got[0]["register"], got[1])
-
 
 @dataclass
-class ClusterState:
+class ClusterState(_HeldFrames):
     """What ``linkage/person_clusters`` holds between runs: per record what clustering reads
     of it (``inputs``), the linked pairs (``links``), the clusters they made, and ``meta``."""
 
+    inputs_words: ClassVar[str] = "the clustering inputs"
     inputs: pl.DataFrame
     links: pl.DataFrame
     clusters: pl.DataFrame
     meta: dict[str, Any]
-
-    def save(self, folder: Path) -> None:
-        save_frames(folder, {"inputs": self.inputs, "links": self.links, "clusters": self.clusters}, self.meta)
-
-    @classmethod
-    def load(cls, folder: Path) -> ClusterState | None:
-        got = load_frames(folder, ("inputs", "links", "clusters"))
-        return None if got is None else cls(got[0]["inputs"], got[0]["links"], got[0]["clusters"], got[1])
 
 
 def _changed_keys(now: pl.DataFrame, before: pl.DataFrame) -> pl.Series:
@@ -1201,13 +1215,7 @@ def update_person_clusters(
     inputs = records.select("record_key", "feed", "partner_id", "role", "extract_date").sort("record_key")
     links = _linked_pairs(matches)
     meta = {"format": STATE_FORMAT, "code_version": code_version}
-    reason = None
-    if previous is None:
-        reason = "no clusters held"
-    elif previous.meta.get("code_version") != code_version:
-        reason = "the linkage code changed"
-    elif previous.inputs.schema != inputs.schema:
-        reason = "the clustering inputs changed shape"
+    reason = "no clusters held" if previous is None else previous.whole_because(inputs, code_version)
     if reason is not None:
         clusters = cluster_people(records, matches, key)
         return ClusterUpdate(clusters, None, reason, ClusterState(inputs, links, clusters, meta))
@@ -1275,13 +1283,7 @@ def update_death_register(
     inputs = _register_inputs(records, clusters, details)
     links = _linked_pairs(matches.with_columns(linked=pl.lit(True)) if "linked" not in matches.columns else matches)
     meta = {"format": STATE_FORMAT, "code_version": code_version}
-    reason = None
-    if previous is None:
-        reason = "no register held"
-    elif previous.meta.get("code_version") != code_version:
-        reason = "the linkage code changed"
-    elif previous.inputs.schema != inputs.schema:
-        reason = "the register's inputs changed shape"
+    reason = "no register held" if previous is None else previous.whole_because(inputs, code_version)
     if reason is not None:
         register = build_death_register(staged, records, clusters, matches, key, details=details)
         return RegisterUpdate(register, None, reason, RegisterState(inputs, links, register, meta))

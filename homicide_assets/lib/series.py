@@ -296,6 +296,17 @@ def postcode_district(postcode: pl.Expr) -> pl.Expr:
     return postcode.str.to_uppercase().str.strip_chars().str.split(" ").list.first()
 
 
+def _person_keys(person_clusters: pl.DataFrame) -> pl.DataFrame:
+    """``record_key``, ``person_key`` and ``p_link`` (linkage's probability for the record's
+    place in its person; 1 where the clusters carry none)."""
+    p_link = (
+        pl.col("match_probability").cast(pl.Float64)
+        if "match_probability" in person_clusters.columns
+        else pl.lit(1.0)
+    )
+    return person_clusters.select("record_key", "person_key", p_link.alias("p_link"))
+
+
 def death_profiles(
     register: pl.DataFrame,
     person_clusters: pl.DataFrame,
@@ -375,15 +386,7 @@ def death_profiles(
                 _col(contacts, "first_contact_date", pl.Date).alias("first_contact_date"),
             )
             .join(
-                person_clusters.select(
-                    "record_key",
-                    "person_key",
-                    (
-                        pl.col("match_probability").cast(pl.Float64)
-                        if "match_probability" in person_clusters.columns
-                        else pl.lit(1.0)
-                    ).alias("p_link"),
-                ),
+                _person_keys(person_clusters),
                 on="record_key",
                 how="inner",
             )
@@ -496,15 +499,7 @@ def death_entities(
                 ),
             )
             .join(
-                person_clusters.select(
-                    "record_key",
-                    "person_key",
-                    (
-                        pl.col("match_probability").cast(pl.Float64)
-                        if "match_probability" in person_clusters.columns
-                        else pl.lit(1.0)
-                    ).alias("p_link"),
-                ),
+                _person_keys(person_clusters),
                 on="record_key",
                 how="inner",
             )
