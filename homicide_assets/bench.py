@@ -9,7 +9,13 @@ memory (``ru_maxrss``) belong to it alone:
 3. ``plain``: the same ``lib`` functions called from plain Python, no Dagster, on another
    fresh copy of the same deliveries. The ratio of 2 to 3 is Dagster's overhead;
 4. ``incremental``: the police's next daily extract dropped into 2's data directory and
-   ``homicide-assets build`` run again; its wall time over 2's is the incremental ratio.
+   ``homicide-assets build`` run again; its wall time over 2's is the incremental ratio. Two
+   deliveries, one after the other: a corrected record (``incremental_*``), then the next day's
+   extract carrying one new death (``incremental_new_death_*``), as most daily extracts do.
+
+Every step records the 1-minute load average at its start and end (``load_average``) and
+whether the environment's imports read compiled bytecode (``imports_from_bytecode``: without
+it every build process compiles its modules from source, seconds of each build).
 
 Later stages add their own figures to the line (see :data:`EXTRA_FIGURES`).
 """
@@ -36,13 +42,32 @@ def _peak_rss_mb() -> float:
 
 def _run_step(step: str, *args: str, env: dict | None = None) -> dict:
     """Run one measured step in a child process; it prints one JSON object last."""
+    load_before = os.getloadavg()[0]
     proc = subprocess.run(
         [sys.executable, "-m", "homicide_assets.bench", "--step", step, *args],
         capture_output=True, text=True, env={**os.environ, **(env or {})},
     )
     if proc.returncode != 0:
         raise RuntimeError(f"bench step {step} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    return result
+
+
+def imports_from_bytecode() -> bool:
+    """Whether this environment's packages have current compiled bytecode (``make install``
+    compiles it); a process without it compiles every module it imports from source."""
+    import importlib.util
+
+    import dagster
+    import polars
+
+    for module in (dagster, polars):
+        source = Path(module.__file__)
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        if not cached.exists() or cached.stat().st_mtime < source.stat().st_mtime:
+            return False
+    return True
 
 
 # ----------------------------------------------------------------------------- steps
@@ -92,29 +117,58 @@ def step_incremental(data: Path) -> dict:
             "refresh_seconds": round(summary["refresh_seconds"], 2)}
 
 
-def next_police_extract(landing: Path, into: Path) -> Path:
-    """Drop the police's next daily ``death_reports`` extract after those in ``landing`` (the
-    generator's deliveries) into ``into/wmp/`` (a data directory's landing folder).
-
-    Per the naming contract (``<partner>__<feed>__<YYYYMMDD>.csv``) it is dated the day after
-    the newest extract. It re-sends the last report of the newest extract that has rows, with
-    an update appended to its narrative: a corrected record, so the newest extract wins for that
-    report, and the file's bytes are new (an identical file would be a no-op re-delivery).
-    """
-    import csv
-    import io
-    from datetime import timedelta
-
+def _police_extracts(landings: Path | list[Path]) -> list[Path]:
+    """The police's ``death_reports`` extracts in ``landings`` (landing folders), oldest first."""
     from homicide_assets.lib.parsing import parse_delivery_name
 
     def order(path: Path) -> tuple:
         name = parse_delivery_name(path.name)
         return name.extract_date, name.seq, path.name
 
-    files = sorted((landing / "wmp").glob("wmp__death_reports__*.csv"), key=order)
-    newest = order(files[-1])[0]
+    folders = [landings] if isinstance(landings, Path) else list(landings)
+    files = sorted((p for f in folders for p in (f / "wmp").glob("wmp__death_reports__*.csv")), key=order)
+    if not files:
+        raise RuntimeError("no police death_reports extract to follow")
+    return files
+
+
+def _read_extract(path: Path) -> list[list[str]]:
+    import csv
+    import io
+
+    return list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline="")))
+
+
+def _write_next_extract(files: list[Path], into: Path, header: list[str], rows: list[list[str]]) -> Path:
+    """``into/wmp/wmp__death_reports__<day after the newest extract>.csv`` holding ``rows``."""
+    import csv
+    import io
+    from datetime import timedelta
+
+    from homicide_assets.lib.parsing import parse_delivery_name
+
+    newest = parse_delivery_name(files[-1].name).extract_date
+    (into / "wmp").mkdir(parents=True, exist_ok=True)
+    out = into / "wmp" / f"wmp__death_reports__{newest + timedelta(days=1):%Y%m%d}.csv"
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, lineterminator="\r\n").writerows([header, *rows])
+    out.write_text(buffer.getvalue(), encoding="utf-8", newline="")
+    return out
+
+
+def next_police_extract(landing: Path | list[Path], into: Path) -> Path:
+    """Drop the police's next daily ``death_reports`` extract after those in ``landing`` (the
+    generator's deliveries; or several landing folders) into ``into/wmp/`` (a data directory's
+    landing folder).
+
+    Per the naming contract (``<partner>__<feed>__<YYYYMMDD>.csv``) it is dated the day after
+    the newest extract. It re-sends the last report of the newest extract that has rows, with
+    an update appended to its narrative: a corrected record, so the newest extract wins for that
+    report, and the file's bytes are new (an identical file would be a no-op re-delivery).
+    """
+    files = _police_extracts(landing)
     for source in reversed(files):
-        rows = list(csv.reader(io.StringIO(source.read_text(encoding="utf-8-sig"), newline="")))
+        rows = _read_extract(source)
         if len(rows) > 1:
             break
     else:
@@ -122,12 +176,76 @@ def next_police_extract(landing: Path, into: Path) -> Path:
     header, row = rows[0], list(rows[-1])
     row[header.index("narrative")] = (row[header.index("narrative")] + " Update: the family liaison officer "
                                       "has spoken to the next of kin.").strip()
-    (into / "wmp").mkdir(parents=True, exist_ok=True)
-    out = into / "wmp" / f"wmp__death_reports__{newest + timedelta(days=1):%Y%m%d}.csv"
-    buffer = io.StringIO(newline="")
-    csv.writer(buffer, lineterminator="\r\n").writerows([header, row])
-    out.write_text(buffer.getvalue(), encoding="utf-8", newline="")
-    return out
+    return _write_next_extract(files, into, header, [row])
+
+
+def next_police_extract_new_death(landing: Path | list[Path], into: Path, seed: int = 1) -> Path:
+    """Drop the police's next daily ``death_reports`` extract carrying one new death into ``into/wmp/``.
+
+    The new report is the last report of the newest extract with rows, made a different death
+    within the contract (partner-feeds.md): a report id no extract has used (``DR-<year>-<next
+    number>``), died the day before the extract and reported that evening, a person no report
+    names (forename, sex, date of birth and ethnicity of another report's deceased, surname and
+    home postcode of two others, no NHS number: often missing), the place (postcode, coordinates,
+    location type) of a fourth report, and a narrative of its own. The donors are drawn with ``seed`` from every earlier report.
+    """
+    import random
+    from datetime import date, timedelta
+
+    from homicide_assets.lib.parsing import parse_delivery_name
+
+    files = _police_extracts(landing)
+    header, reports = None, []
+    for path in files:
+        rows = _read_extract(path)
+        if rows:
+            header = header or rows[0]
+            reports.extend(rows[1:])
+    if not reports:
+        raise RuntimeError("no police death_reports extract with rows to follow")
+    at = {name: i for i, name in enumerate(header)}
+    field = lambda row, name: row[at[name]]  # noqa: E731
+    day = parse_delivery_name(files[-1].name).extract_date + timedelta(days=1)
+    died = day - timedelta(days=1)
+
+    def birth(row: list[str]) -> date | None:
+        text = field(row, "date_of_birth")
+        try:
+            return date.fromisoformat(text) if "-" in text else date(*map(int, reversed(text.split("/"))))
+        except ValueError:
+            return None
+
+    rng = random.Random(seed)
+    people = {(field(r, "forename"), field(r, "surname"), field(r, "date_of_birth")) for r in reports}
+    source = list(reports[-1])
+    for _ in range(1000):
+        first, last, home, place = (rng.choice(reports) for _ in range(4))
+        born = birth(first)
+        if (field(first, "sex") in ("M", "F", "m", "f") and born is not None and born < died
+                and field(last, "surname").lower() != "unknown" and field(home, "home_postcode")
+                and field(place, "incident_postcode")
+                and (field(first, "forename"), field(last, "surname"), field(first, "date_of_birth")) not in people):
+            break
+    else:
+        raise RuntimeError("no donors for a new death in the police extracts")
+    year = f"DR-{died.year}-"
+    used = [int(field(r, "report_id")[len(year):]) for r in reports if field(r, "report_id").startswith(year)]
+    row = source
+    row[at["report_id"]] = f"{year}{max(used, default=0) + 1:06d}"
+    row[at["date_of_death"]] = died.isoformat()
+    row[at["reported_at"]] = f"{died.isoformat()}T21:40:00"
+    for name in ("forename", "sex", "date_of_birth", "ethnicity"):
+        row[at[name]] = field(first, name)
+    row[at["surname"]] = field(last, "surname")
+    row[at["home_postcode"]] = field(home, "home_postcode")
+    row[at["nhs_number"]] = ""
+    for name in ("incident_postcode", "incident_lat", "incident_lon", "location_type"):
+        row[at[name]] = field(place, name)
+    age = died.year - born.year - ((died.month, died.day) < (born.month, born.day))
+    sex = "male" if field(first, "sex").lower() == "m" else "female"
+    row[at["narrative"]] = (f"{age} year old {sex} found deceased. Officers attended with the ambulance "
+                            "service; enquiries are ongoing and the next of kin have been informed.")
+    return _write_next_extract(files, into, header, [row])
 
 
 def _stage_seconds(data: Path, since: float | None = None) -> dict:
@@ -247,9 +365,15 @@ def run_bench(scale: str, seed: int, keep: bool = False) -> dict:
             data = work / mode
             shutil.copytree(synth_dir / "landing", data / "landing")
             runs[mode] = _run_step(mode, "--data", str(data))
-        # the incremental build: one new delivery into the data directory just built
+        # the incremental builds: one new delivery into the data directory just built (a corrected
+        # record), then the next day's (one new death); the build moves each file out of landing
+        sent = work / "sent"
         new_file = next_police_extract(synth_dir / "landing", work / "dagster" / "landing")
+        (sent / "wmp").mkdir(parents=True)
+        shutil.copy2(new_file, sent / "wmp" / new_file.name)
         incremental = _run_step("incremental", "--data", str(work / "dagster"))
+        death_file = next_police_extract_new_death([synth_dir / "landing", sent], work / "dagster" / "landing", seed)
+        new_death = _run_step("incremental", "--data", str(work / "dagster"))
         rows_in = _rows_in(work / "dagster")
         stage = runs["dagster"]["stages"]
         checks = {k.removeprefix("quality_"): v for k, v in stage.items() if k.startswith("quality_")}
@@ -269,8 +393,21 @@ def run_bench(scale: str, seed: int, keep: bool = False) -> dict:
             "incremental_stage_seconds": incremental["stages"],
             "incremental_phase_seconds": {k: incremental[k] for k in
                                           ("receive_seconds", "ingest_seconds", "refresh_seconds")},
+            "incremental_new_death_delivery": death_file.name,
+            "incremental_new_death_seconds": new_death["seconds"],
+            "incremental_new_death_over_full": round(new_death["seconds"] / max(runs["dagster"]["seconds"], 1e-9), 3),
+            "incremental_new_death_peak_rss_mb": new_death["peak_rss_mb"],
+            "incremental_new_death_refreshed_assets": new_death["refreshed_assets"],
+            "incremental_new_death_failed_jobs": new_death["failed_jobs"],
+            "incremental_new_death_stage_seconds": new_death["stages"],
+            "incremental_new_death_phase_seconds": {k: new_death[k] for k in
+                                                    ("receive_seconds", "ingest_seconds", "refresh_seconds")},
             "build_phase_seconds": {k: runs["dagster"][k] for k in
                                     ("receive_seconds", "ingest_seconds", "refresh_seconds")},
+            "load_average": {"synth": synth["load_average"], "build": runs["dagster"]["load_average"],
+                             "plain": runs["plain"]["load_average"], "incremental": incremental["load_average"],
+                             "incremental_new_death": new_death["load_average"]},
+            "imports_from_bytecode": imports_from_bytecode(),
             "build_failed_jobs": runs["dagster"]["failed_jobs"],
             # the checks' steps (GX suites, conservation) per feed, and their share of the build
             "check_seconds_per_feed": checks,
