@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from homicide_assets.lib.settings import DataDir
+from homicide_assets.lib.settings import DataDir, code_fingerprint
 
 #: Seconds between the two looks at landing (a file must be unchanged across both).
 BUILD_LOOK_INTERVAL_SECONDS = 1.0
@@ -195,28 +195,6 @@ STORE_READERS = frozenset({
     ("patterns", "death_patterns"), ("patterns", "violence_hotspots"),
     ("report", "death_investigations_report"), ("report", "partner_edition"),
 })
-
-
-def code_fingerprint() -> str:
-    """sha256 over the package's Python sources, the expectation suites and the seeds (the registry,
-    the theme rules): a build after any change to them refreshes everything."""
-    import hashlib
-
-    import homicide_assets
-    from homicide_assets.lib.settings import SEEDS_DIR
-
-    package = Path(homicide_assets.__file__).resolve().parent
-    roots = [package, package.parent / "expectations", Path(SEEDS_DIR)]
-    digest = hashlib.sha256()
-    for root in roots:
-        if not root.exists():
-            continue
-        for path in sorted(root.rglob("*")):
-            if (path.is_file() and path.suffix in (".py", ".json", ".csv", ".yaml", ".yml", ".toml")
-                    and "sample_deliveries" not in path.parts and "__pycache__" not in path.parts):
-                digest.update(str(path.relative_to(root.parent)).encode())
-                digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def refresh_selection(instance, defs, fingerprint: str) -> tuple[list, str]:

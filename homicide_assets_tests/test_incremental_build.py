@@ -1,5 +1,6 @@
 """A build after one new delivery refreshes only what the delivery changes, and its outputs
-equal a build from scratch on the same landing contents (given the same held linkage model)."""
+equal a build from scratch on the same landing contents (given the same held linkage model):
+after a corrected record, then after the next day's extract carrying a new death."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from homicide_assets.bench import next_police_extract
+from homicide_assets.bench import next_police_extract, next_police_extract_new_death
 from homicide_assets.cli import run_build
 from homicide_assets.lib.settings import SEEDS_DIR
 
@@ -33,6 +34,22 @@ def _use(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def _warehouse(root: Path) -> dict[Path, pl.DataFrame]:
     base = root / "warehouse"
     return {p.relative_to(base): pl.read_parquet(p) for p in sorted(base.rglob("*.parquet"))}
+
+
+def _ledger(root: Path) -> tuple[list, list]:
+    """Per delivery its status and row counts; every quarantine entry (no ids, no clock)."""
+    from sqlmodel import select
+
+    from homicide_assets.lib.settings import DataDir
+    from homicide_assets.lib.store import session_scope
+    from homicide_assets.lib.store.ingest import Delivery, QuarantineEntry
+
+    with session_scope(DataDir(root).database_url()) as s:
+        deliveries = sorted((d.delivery_id, d.status, d.rows_read, d.rows_staged, d.rows_quarantined,
+                             d.rows_superseded) for d in s.exec(select(Delivery)))
+        quarantine = sorted((q.kind, q.delivery_id, q.feed, q.line, q.column, q.rule, q.value, q.reason)
+                            for q in s.exec(select(QuarantineEntry)))
+    return deliveries, quarantine
 
 
 def test_incremental_build_refreshes_only_the_changed_feed_and_equals_a_full_build(tmp_path, monkeypatch):
@@ -66,12 +83,36 @@ def test_incremental_build_refreshes_only_the_changed_feed_and_equals_a_full_bui
         meta = instance.get_latest_materialization_event(AssetKey(list(asset))).asset_materialization.metadata
         assert meta[field].value != "whole", asset
 
+    # staging carried the held rows forward: only the new delivery's rows (and held rejects) were staged
+    for feed in ("death_reports", "death_report_persons"):
+        meta = instance.get_latest_materialization_event(AssetKey(["staged", feed])).asset_materialization.metadata
+        assert meta["staging"].value.startswith("held: "), (feed, meta["staging"].value)
+
     # nothing new: only the assets that read the SQL store run again
     idle = run_build(quiet=True)
     assert idle["failed_jobs"] == [] and idle["accepted"] == 0 and 0 < idle["refreshed_assets"] < again["refreshed_assets"]
 
+    # the next day's extract: one new death, staged on the held rows, linked incrementally
+    sent = tmp_path / "sent"
+    (sent / "wmp").mkdir(parents=True)
+    (sent / "wmp" / new_file.name).write_bytes(new_bytes)
+    death_file = next_police_extract_new_death([SAMPLE, sent], incremental / "landing")
+    death_bytes = death_file.read_bytes()
+    new_death = run_build(quiet=True)
+    assert new_death["failed_jobs"] == [] and new_death["accepted"] == 1
+    assert new_death["refreshed_assets"] == again["refreshed_assets"]
+    staged = pl.read_parquet(incremental / "warehouse" / "staged" / "death_reports.parquet")
+    assert staged.filter(pl.col("_source_file") == death_file.name).height == 1
+    meta = instance.get_latest_materialization_event(
+        AssetKey(["staged", "death_reports"])).asset_materialization.metadata
+    assert meta["staging"].value == "held: 1 new deliveries and 0 held rejected rows staged"
+    meta = instance.get_latest_materialization_event(
+        AssetKey(["linkage", "person_matches"])).asset_materialization.metadata
+    assert meta["model"].value == "reused" and meta["records_new"].value == 1 and meta["records_changed"].value == 0
+
     shutil.copytree(SAMPLE, scratch / "landing")
     (scratch / "landing" / "wmp" / new_file.name).write_bytes(new_bytes)
+    (scratch / "landing" / "wmp" / death_file.name).write_bytes(death_bytes)
     # The incremental build scored with the model held since the first build; a model
     # estimated on today's records would differ a little. So the build from scratch is
     # given the same held model (and no pairs to merge with): it scores every pair with it.
@@ -81,7 +122,13 @@ def test_incremental_build_refreshes_only_the_changed_feed_and_equals_a_full_bui
         shutil.copy(held / name, given / name)
     _use(scratch, monkeypatch)
     assert run_build(quiet=True)["failed_jobs"] == []
+    meta = DagsterInstance.get().get_latest_materialization_event(
+        AssetKey(["staged", "death_reports"])).asset_materialization.metadata
+    assert meta["staging"].value == "whole: nothing held"
 
+    assert _ledger(incremental) == _ledger(scratch)
+    for rows in sorted((scratch / "quarantine" / "rows").glob("*.parquet")):
+        assert_frame_equal(pl.read_parquet(incremental / "quarantine" / "rows" / rows.name), pl.read_parquet(rows))
     after, fresh = _warehouse(incremental), _warehouse(scratch)
     assert after.keys() == fresh.keys()
     for name, frame in fresh.items():

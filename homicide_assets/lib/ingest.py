@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import polars as pl
 from sqlmodel import col, delete, select
@@ -17,8 +19,17 @@ from homicide_assets.lib.feeds import FEEDS
 from homicide_assets.lib.landing import quarantine_file, read_archived
 from homicide_assets.lib.parsing import DeliveryRefused, empty_raw_frame, parse_delivery, parse_delivery_name
 from homicide_assets.lib.registry import Registry
-from homicide_assets.lib.settings import DataDir
-from homicide_assets.lib.staging import StageResult, duplicate_keys_in_file, stage_feed
+from homicide_assets.lib.settings import DataDir, code_fingerprint
+from homicide_assets.lib.staging import (
+    ROW_ID,
+    StageResult,
+    duplicate_keys_in_file,
+    newest_per_record,
+    rows_read,
+    sort_rejects,
+    stage_feed,
+    stage_rows,
+)
 from homicide_assets.lib.store import session_scope
 from homicide_assets.lib.store.ingest import Delivery, QuarantineEntry, utcnow
 
@@ -98,15 +109,189 @@ def stageable_deliveries(data_dir: DataDir, feed: str) -> list[Delivery]:
 
 def read_raw(data_dir: DataDir, feed: str) -> tuple[pl.DataFrame, list[str]]:
     """All parsed raw rows of a feed, and the delivery ids whose raw partition is missing."""
-    frames, missing = [], []
+    ids = [d.delivery_id for d in stageable_deliveries(data_dir, feed)]
+    missing = [i for i in ids if not data_dir.warehouse_file(["raw", feed], i).exists()]
+    return _read_partitions(data_dir, feed, [i for i in ids if i not in set(missing)]), missing
+
+
+def _read_partitions(data_dir: DataDir, feed: str, delivery_ids: list[str]) -> pl.DataFrame:
+    frames = [pl.read_parquet(data_dir.warehouse_file(["raw", feed], i)) for i in delivery_ids]
+    return pl.concat(frames, how="vertical_relaxed") if frames else empty_raw_frame(feed)
+
+
+# ---------------------------------------------------------------------------------------
+# Staging held between builds: a new delivery stages its own rows, not the feed's history.
+# ---------------------------------------------------------------------------------------
+
+#: Bump when the held staging files change shape.
+STAGING_STATE_FORMAT = 1
+
+
+@dataclass
+class StagingState:
+    """What staging holds per feed between builds (``models/staging/<feed>/``).
+
+    The frames of the last staging: ``staged`` (the table), every reject, the superseded rows
+    and the rows read per delivery; ``meta``: what they were staged with (the code fingerprint,
+    digests of the pseudonym key and of the partners' own codes, whether report ids were
+    given), when (``now``), and each staged delivery's raw partition (size and modification
+    time; null when it was missing).
+    """
+
+    staged: pl.DataFrame
+    rejects: pl.DataFrame
+    superseded: pl.DataFrame
+    rows_read: pl.DataFrame
+    meta: dict[str, Any]
+
+    FRAMES = ("staged", "rejects", "superseded", "rows_read")
+
+    def save(self, folder: Path) -> None:
+        """Replace ``folder`` with this state: written beside it, then renamed into place, so a
+        crash leaves the old state or the new one (or none: the next staging is whole)."""
+        import json
+        import shutil
+        import uuid
+
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            tmp.mkdir()
+            for name in self.FRAMES:
+                getattr(self, name).write_parquet(tmp / f"{name}.parquet")
+            (tmp / "state.json").write_text(json.dumps(self.meta, sort_keys=True), encoding="utf-8")
+            old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.old")
+            if folder.exists():
+                folder.rename(old)
+            tmp.rename(folder)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: Path) -> StagingState | None:
+        """The state in ``folder``; None when there is none, it cannot be read or is of another format."""
+        import json
+
+        try:
+            meta = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+            if meta.get("format") != STAGING_STATE_FORMAT:
+                return None
+            frames = {name: pl.read_parquet(folder / f"{name}.parquet") for name in cls.FRAMES}
+        except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):
+            return None
+        return cls(**frames, meta=meta)
+
+
+def staging_state_folder(data_dir: DataDir, feed: str) -> Path:
+    return data_dir.models / "staging" / feed
+
+
+def _staged_with(feed: str, key: bytes, registry: Registry | None, known_given: bool) -> dict[str, Any]:
+    """What a staging depends on besides its rows, the time and the report ids (digests: the
+    key itself is never written)."""
+    import hashlib
+    import hmac
+    import json
+
+    own_codes = sorted([p.partner_id, p.org_code or ""] for p in registry.partners.values()) if registry else None
+    return {
+        "format": STAGING_STATE_FORMAT, "feed": feed, "code": code_fingerprint(),
+        "key": hmac.new(key, b"homicide_assets staging state", hashlib.sha256).hexdigest(),
+        "own_codes": hashlib.sha256(json.dumps(own_codes).encode()).hexdigest(),
+        "known_report_ids": known_given,
+    }
+
+
+def _raw_partitions(data_dir: DataDir, feed: str) -> dict[str, list[int] | None]:
+    """Per stageable delivery (in staging order): its raw partition's size and modification
+    time, or None when it has none yet."""
+    out: dict[str, list[int] | None] = {}
     for d in stageable_deliveries(data_dir, feed):
-        path = data_dir.warehouse_file(["raw", feed], d.delivery_id)
-        if path.exists():
-            frames.append(pl.read_parquet(path))
-        else:
-            missing.append(d.delivery_id)
-    raw = pl.concat(frames, how="vertical_relaxed") if frames else empty_raw_frame(feed)
-    return raw, missing
+        try:
+            st = data_dir.warehouse_file(["raw", feed], d.delivery_id).stat()
+            out[d.delivery_id] = [st.st_size, st.st_mtime_ns]
+        except FileNotFoundError:
+            out[d.delivery_id] = None
+    return out
+
+
+def _whole_because(held: StagingState | None, staged_with: dict, now: datetime,
+                   partitions: dict[str, list[int] | None], known_report_ids: pl.Series | None) -> str | None:
+    """Why the feed must be staged whole (None when the held staging can be carried forward).
+
+    Carried forward, every held row keeps its outcome: a row that broke no rule depends on
+    itself, the key, the partners' codes and the code (held unchanged), on the clock only
+    through "not in the future" (which a later time cannot break) and on the report ids of
+    death_reports (each held one must still be staged). Held rejected rows are staged again.
+    """
+    if held is None:
+        return "nothing held"
+    for name, value in staged_with.items():
+        if held.meta.get(name) != value:
+            return f"{name.replace('_', ' ')} changed since the held staging"
+    if _utc(now) < _utc(datetime.fromisoformat(held.meta["now"])):
+        return "the clock is earlier than the held staging's"
+    for delivery_id, stat in held.meta["deliveries"].items():
+        if delivery_id not in partitions:
+            return f"delivery {delivery_id} is no longer staged"
+        if stat is not None and partitions[delivery_id] != stat:
+            return f"the raw rows of delivery {delivery_id} were written again"
+    if known_report_ids is not None and held.staged.height and not (
+            held.staged.get_column("report_id").is_in(known_report_ids.implode()).all()):
+        return "a report id the held rows refer to is no longer staged in death_reports"
+    return None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def stage_feed_held(
+    data_dir: DataDir, feed: str, key: bytes, registry: Registry | None,
+    known_report_ids: pl.Series | None = None, now: datetime | None = None,
+) -> tuple[StageResult, pl.DataFrame, list[str]]:
+    """:func:`lib.staging.stage_feed` over every stageable delivery of ``feed``, carried forward
+    from the held staging when it can be (:func:`_whole_because`): the rows of deliveries new
+    since (or whose raw partition appeared since) and the held rejected rows are staged, and
+    the newest extract wins per record key over them and the held table. The result equals a
+    whole staging. Returns it, the rows read per delivery and the deliveries without a raw
+    partition; holds the new state."""
+    now = now or datetime.now(UTC)
+    known = None if known_report_ids is None else pl.Series("report_id", known_report_ids, dtype=pl.String)
+    folder = staging_state_folder(data_dir, feed)
+    partitions = _raw_partitions(data_dir, feed)
+    missing = [i for i, stat in partitions.items() if stat is None]
+    staged_with = _staged_with(feed, key, registry, known is not None)
+    held = StagingState.load(folder)
+    why = _whole_because(held, staged_with, now, partitions, known)
+    if why is None:
+        new_ids = [i for i, stat in partitions.items() if stat is not None and held.meta["deliveries"].get(i) is None]
+        again = held.rejects.select(ROW_ID).unique()
+        again_ids = sorted(set(again.get_column("_delivery_id").to_list()))
+        new_raw = _read_partitions(data_dir, feed, new_ids)
+        fresh = pl.concat([new_raw, _read_partitions(data_dir, feed, again_ids).join(again, on=ROW_ID, how="semi")],
+                          how="vertical_relaxed")
+        good, rejects = stage_rows(feed, fresh, key, registry, known, now)
+        if good.schema != held.staged.schema:
+            why = "the staged table changed shape"
+    if why is None:
+        staged, superseded = newest_per_record(pl.concat([held.staged, good]))
+        result = StageResult(
+            staged=staged,
+            rejects=sort_rejects(pl.concat([held.rejects.join(again, on=ROW_ID, how="anti"), rejects])),
+            superseded=pl.concat([held.superseded, superseded]),
+            how=f"held: {len(new_ids)} new deliveries and {again.height} held rejected rows staged",
+        )
+        read = pl.concat([held.rows_read, rows_read(new_raw)])
+    else:
+        raw = _read_partitions(data_dir, feed, [i for i, stat in partitions.items() if stat is not None])
+        result = stage_feed(feed, raw, key, registry, known_report_ids=known, now=now)
+        result.how = f"whole: {why}"
+        read = rows_read(raw)
+    StagingState(result.staged, result.rejects, result.superseded, read,
+                 {**staged_with, "now": now.isoformat(), "deliveries": partitions}).save(folder)
+    return result, read, missing
 
 
 def stage_and_record(
@@ -118,10 +303,8 @@ def stage_and_record(
     Returns the stage result, the per-delivery counts and any deliveries whose raw
     partition is missing (received but not yet parsed).
     """
-    raw, missing = read_raw(data_dir, feed)
-    result = stage_feed(feed, raw, key, registry, known_report_ids=known_report_ids,
-                        now=now or datetime.now(UTC))
-    counts = result.counts_by_delivery(raw)
+    result, read, missing = stage_feed_held(data_dir, feed, key, registry, known_report_ids, now)
+    counts = result.counts(read)
     rejects = result.rejects
     rows_folder = data_dir.quarantine / "rows"
     rows_folder.mkdir(parents=True, exist_ok=True)

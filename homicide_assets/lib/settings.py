@@ -89,3 +89,27 @@ def warehouse_file(base: Path | str, key_path: list[str] | tuple[str, ...], part
     """``<base>/<key path>.parquet``, or ``<base>/<key path>/<partition>.parquet``."""
     folder = Path(base).joinpath(*key_path)
     return folder / f"{partition}.parquet" if partition is not None else folder.with_suffix(".parquet")
+
+
+#: What :func:`code_fingerprint` reads: sources, suites, reference data (the force boundaries too).
+FINGERPRINTED_SUFFIXES = (".py", ".json", ".csv", ".yaml", ".yml", ".toml", ".geojson")
+
+
+def code_fingerprint() -> str:
+    """sha256 over the package's Python sources, the expectation suites and the seeds (the registry,
+    the theme rules, the force boundaries): what ``build`` and the held staging compare, so a change
+    to any of them refreshes everything."""
+    import hashlib
+
+    package = Path(__file__).resolve().parents[1]
+    roots = [package, EXPECTATIONS_DIR, SEEDS_DIR]
+    digest = hashlib.sha256()
+    for root in roots:
+        if not root.exists():
+            continue
+        for path in sorted(root.rglob("*")):
+            if (path.is_file() and path.suffix in FINGERPRINTED_SUFFIXES
+                    and "sample_deliveries" not in path.parts and "__pycache__" not in path.parts):
+                digest.update(str(path.relative_to(root.parent)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()

@@ -48,10 +48,15 @@ class StageResult:
     staged: pl.DataFrame
     rejects: pl.DataFrame  # one row per broken rule (a row can break several)
     superseded: pl.DataFrame  # _delivery_id, _source_line of rows replaced by a newer extract
+    #: how the table was made: every row staged ("whole", with why) or held rows kept ("held")
+    how: str = "whole"
 
     def counts_by_delivery(self, raw: pl.DataFrame) -> pl.DataFrame:
         """rows_read, rows_staged, rows_quarantined, rows_superseded per delivery."""
-        read = raw.group_by("_delivery_id").agg(pl.len().alias("rows_read"))
+        return self.counts(rows_read(raw))
+
+    def counts(self, read: pl.DataFrame) -> pl.DataFrame:
+        """:meth:`counts_by_delivery` from the rows read per delivery (:func:`rows_read`)."""
         staged = self.staged.group_by("_delivery_id").agg(pl.len().alias("rows_staged"))
         quarantined = (
             self.rejects.unique(["_delivery_id", "_source_line"])
@@ -62,6 +67,11 @@ class StageResult:
         for part in (staged, quarantined, superseded):
             out = out.join(part, on="_delivery_id", how="left")
         return out.with_columns(pl.exclude("_delivery_id").fill_null(0).cast(pl.Int64))
+
+
+def rows_read(raw: pl.DataFrame) -> pl.DataFrame:
+    """Raw rows per delivery (``_delivery_id``, ``rows_read``)."""
+    return raw.group_by("_delivery_id").agg(pl.len().alias("rows_read"))
 
 
 # ---------------------------------------------------------------------------------------
@@ -263,6 +273,50 @@ def stage_feed(
     and ``_seq``. ``known_report_ids`` are the report ids staged in ``death_reports``
     (for ``death_report_persons``). ``now`` bounds "not in the future".
     """
+    good, rejects = stage_rows(feed_name, raw, key, registry, known_report_ids, now)
+    newest, superseded = newest_per_record(good)
+    return StageResult(staged=newest, rejects=sort_rejects(rejects), superseded=superseded)
+
+
+#: Rules whose verdict on a row can change with nothing about the row changing: the clock
+#: (``not_in_future``) and the report ids staged in death_reports (``report_exists``). Every
+#: other rule reads the row alone (and the key, the registry and the code).
+RULES_BEYOND_THE_ROW = ("not_in_future", "report_exists")
+#: The order of staged rows within a record key: the newest extract wins (the last).
+EXTRACT_ORDER = ["_extract_date", "_seq", "_delivery_id", "_source_line"]
+#: Identifies a raw row (a delivery's file and line).
+ROW_ID = ["_delivery_id", "_source_line"]
+
+
+def sort_rejects(rejects: pl.DataFrame) -> pl.DataFrame:
+    """Rejects by delivery, line and column; rule and reason order two broken rules of one
+    column, so the order is the same however the rows were gathered."""
+    return rejects.sort(["_delivery_id", "_source_line", "column", "rule", "reason"])
+
+
+def newest_per_record(good: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The staged table (the newest extract's row per record key, sorted by record key) and
+    the rows it superseded (``_delivery_id``, ``_source_line``), from rows that broke no rule."""
+    ordered = good.sort(EXTRACT_ORDER)
+    newest = ordered.unique("record_key", keep="last", maintain_order=True)
+    superseded = ordered.join(newest.select(ROW_ID), on=ROW_ID, how="anti").select(ROW_ID)
+    return newest.sort("record_key"), superseded
+
+
+def stage_rows(
+    feed_name: str,
+    raw: pl.DataFrame,
+    key: bytes,
+    registry: Registry | None = None,
+    known_report_ids: pl.Series | None = None,
+    now: datetime | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every raw row on its own: the rows that break no rule (typed, pseudonymised, with their
+    record key; before the newest extract wins) and one reject per rule broken (unsorted).
+
+    Each row's outcome depends on the row, ``key``, ``registry``, the code, and for the rules
+    in :data:`RULES_BEYOND_THE_ROW` on ``now`` and ``known_report_ids``, never on other rows.
+    """
     feed = FEEDS[feed_name]
     now = now or datetime.now(UTC)
     parsed = {c.name: _column_rules(c, feed, registry) for c in feed.columns}
@@ -351,12 +405,7 @@ def stage_feed(
             pl.when(pl.col("due_on").is_null() & (pl.col("review_type") == "pfd"))
             .then(pl.col("published_on") + pl.duration(days=56)).otherwise(pl.col("due_on")).alias("due_on")
         )
-    ordered = staged.sort(["_extract_date", "_seq", "_delivery_id", "_source_line"])
-    newest = ordered.unique("record_key", keep="last", maintain_order=True)
-    superseded = ordered.join(newest.select("_row"), on="_row", how="anti").select("_delivery_id", "_source_line")
-    newest = newest.drop("_row").sort("record_key")
-    return StageResult(staged=newest, rejects=rejects.sort(["_delivery_id", "_source_line", "column"]),
-                       superseded=superseded)
+    return staged.drop("_row"), rejects
 
 
 def record_key_expr(feed_name: str) -> pl.Expr:

@@ -91,7 +91,8 @@ def build_staged_asset(feed: str) -> AssetsDefinition:
         description=(
             f"{spec.description} Typed and normalised per the feed contract; identifiers "
             "pseudonymised (HMAC-SHA256); rows breaking the contract quarantined with file, line, "
-            "column and rule; the newest extract wins per record key."
+            "column and rule; the newest extract wins per record key. A new delivery's rows are staged "
+            "on the staging held in models/staging/ (the table a staging of every delivery makes)."
         ),
     )
 
@@ -117,6 +118,8 @@ def build_staged_asset(feed: str) -> AssetsDefinition:
                 "rows_superseded": int(totals.get("rows_superseded", 0)),
                 "deliveries": counts.height,
                 "deliveries_not_yet_parsed": len(missing),
+                # every row staged ("whole", and why) or the held staging carried forward ("held")
+                "staging": result.how,
                 "rules_broken": MetadataValue.json(
                     result.rejects.group_by("column", "rule").len().sort("len", descending=True).head(20).to_dicts()
                 ),
