@@ -68,13 +68,16 @@ def _prepare_environment() -> DataDir:
     return data_dir
 
 
-def take_landing(data_dir: DataDir, interval: float = BUILD_LOOK_INTERVAL_SECONDS):
-    """Two looks at landing, as the sensor makes, then receive the files that held still."""
+def take_landing(data_dir: DataDir, interval: float = BUILD_LOOK_INTERVAL_SECONDS, while_waiting=None):
+    """Two looks at landing, as the sensor makes, then receive the files that held still
+    (``while_waiting``, when given, is called once before the wait between the looks)."""
     from homicide_assets.lib.landing import look, receive
     from homicide_assets.lib.registry import default_registry
 
     first = look(data_dir, {})
     if first.pending:
+        if while_waiting is not None:
+            while_waiting()
         time.sleep(interval)
     second = look(data_dir, first.cursor)
     return receive(data_dir, default_registry(), second.ready), second.pending
@@ -132,7 +135,11 @@ def run_build(quiet: bool = False) -> dict:
     say = (lambda *a: None) if quiet else print
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    outcome, still_pending = take_landing(data_dir)
+    # Files waiting in landing mean checks to run in this process: Great Expectations is
+    # imported in the background meanwhile (the wait between the looks, parsing, staging).
+    from homicide_assets.lib.quality import start_great_expectations
+
+    outcome, still_pending = take_landing(data_dir, while_waiting=start_great_expectations)
     timings["receive_seconds"] = time.perf_counter() - t0
     say(f"landing: {len(outcome.accepted)} new deliveries, {len(outcome.duplicates)} identical re-deliveries "
         f"(no-op), {len(outcome.quarantined)} quarantined by name or agreement"

@@ -340,3 +340,43 @@ def test_only_the_requested_severity_is_run(staged):
 def test_empty_staged_frame_passes(staged):
     report = validate_staged("ed_assaults", staged["ed_assaults"].clear())
     assert report.rows == 0 and report.passed("ERROR")
+
+
+def test_great_expectations_imported_in_the_background_is_the_context_validation_uses(tmp_path):
+    """``start_great_expectations`` (what ``build`` calls while files wait in landing) imports GX
+    and makes the context in another thread; the first validation uses that context instead of
+    making its own, and its verdicts are those of a validation that imported GX itself (a fresh
+    process each)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "validate.py"
+    script.write_text(
+        "import json, sys\n"
+        "import polars as pl\n"
+        "from homicide_assets.lib import quality\n"
+        "from homicide_assets.lib.registry import default_registry\n"
+        "from homicide_assets.lib.staging import stage_feed\n"
+        "from homicide_assets_tests.bad_inputs.rows import good_rows, raw_frame\n"
+        "context = None\n"
+        "if sys.argv[1] == 'background':\n"
+        "    thread = quality.start_great_expectations()\n"
+        "    assert quality.start_great_expectations() is thread  # one import per process\n"
+        "    thread.join()\n"
+        "    context = quality._GX_STATE['context']\n"
+        "else:\n"
+        "    assert 'great_expectations' not in sys.modules\n"
+        "staged = stage_feed('death_reports', raw_frame('death_reports', good_rows('death_reports', 20)),\n"
+        "                    b'k' * 32, default_registry()).staged\n"
+        "staged = staged.with_columns(pl.when(pl.col('report_id') == staged['report_id'][0])\n"
+        "    .then(pl.lit('zz')).otherwise(pl.col('classification')).alias('classification'))\n"
+        "report = quality.validate_staged('death_reports', staged)\n"
+        "assert context is None or quality._GX_STATE['context'] is context\n"
+        "print(json.dumps([[o.rule_id, o.success, o.unexpected_count] for o in report.outcomes]))\n")
+    got = {}
+    for how in ("background", "first-validation"):
+        proc = subprocess.run([sys.executable, str(script), how], capture_output=True, text=True, cwd=REPO_ROOT)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        got[how] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["background"] == got["first-validation"]
+    assert [rule for rule, success, _ in got["background"] if not success] == ["death_reports.classification.enum"]

@@ -9,8 +9,9 @@ through ``to_pandas`` on an ephemeral context (GX 1.x has no polars support), an
 a few unexpected values (personal columns masked), the GX result JSON and a self-contained
 HTML page an analyst can open without network access.
 
-No Dagster import here; ``defs/quality`` wraps it in asset checks. GX itself (about 5 s to
-import) is imported on first validation, not when this module is imported.
+No Dagster import here; ``defs/quality`` wraps it in asset checks. GX itself (seconds to
+import) is imported on first validation, not when this module is imported, or in the
+background once a caller knows a validation is coming (:func:`start_great_expectations`).
 """
 
 from __future__ import annotations
@@ -374,8 +375,32 @@ _GX_LOCK = threading.Lock()
 _GX_STATE: dict[str, Any] = {}
 
 
-def _gx_batch_definition(feed_name: str):
-    """One ephemeral GX context per process, one pandas dataframe asset per feed."""
+def start_great_expectations() -> threading.Thread:
+    """Import Great Expectations and make this process's context in a background thread.
+
+    Importing GX takes seconds (pandas, scipy.stats, altair and GX's own modules); a caller
+    that knows a validation is coming (``build``, with deliveries waiting in landing) starts it
+    here, so the import overlaps what the process does first (the wait between two looks at
+    landing, parsing, staging). :func:`validate_staged` waits for it under the same lock. If
+    the import fails here, the first validation imports GX again and fails in its own check.
+    """
+    def _start() -> None:
+        with _GX_LOCK:
+            try:
+                _gx_context()
+            except Exception:  # noqa: BLE001 - validation repeats the import and reports it
+                pass
+
+    with _GX_LOCK:
+        thread = _GX_STATE.get("starting")
+        if thread is None:
+            thread = _GX_STATE["starting"] = threading.Thread(target=_start, name="great-expectations-import")
+            thread.start()
+    return thread
+
+
+def _gx_context() -> None:
+    """The ephemeral GX context and pandas data source of this process (made once; hold ``_GX_LOCK``)."""
     if "context" not in _GX_STATE:
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
         import great_expectations as gx
@@ -387,6 +412,11 @@ def _gx_batch_definition(feed_name: str):
         _GX_STATE["context"] = context
         _GX_STATE["datasource"] = context.data_sources.add_pandas("staged_frames")
         _GX_STATE["batch_definitions"] = {}
+
+
+def _gx_batch_definition(feed_name: str):
+    """One ephemeral GX context per process, one pandas dataframe asset per feed (hold ``_GX_LOCK``)."""
+    _gx_context()
     bds = _GX_STATE["batch_definitions"]
     if feed_name not in bds:
         asset = _GX_STATE["datasource"].add_dataframe_asset(f"staged_{feed_name}")
