@@ -146,3 +146,28 @@ def test_the_held_staging_is_not_carried_forward_when_what_it_depends_on_changed
     reports, persons = stage_both(day_1, key, now)
     assert reports.how.startswith("whole: "), reports.how
     assert_equals_whole(day_1, key, now, reports, persons)
+
+
+def test_a_raw_partition_that_appears_after_staging_is_staged_as_new(data_dir, key):
+    """A delivery received but without its raw partition (a crash between ledger and file) is
+    staged with no rows; once the partition is written, the next held staging takes its rows."""
+    deliver(data_dir, {
+        "wmp__death_reports__20260105.csv": ("death_reports", [death_report(1), death_report(2)]),
+        "wmp__death_reports__20260106.csv": ("death_reports", [death_report(2, narrative="Corrected."),
+                                                               death_report(3)]),
+    })
+    (late,) = (data_dir.warehouse / "raw" / "death_reports").glob("*20260106*.parquet")
+    kept = late.read_bytes()
+    late.unlink()
+    first, _, missing = stage_and_record(data_dir, "death_reports", key, REGISTRY, now=DAY_1)
+    assert first.how == "whole: nothing held" and len(missing) == 1 and first.staged.height == 2
+    late.write_bytes(kept)
+    now = DAY_1 + timedelta(hours=1)
+    again, _, missing = stage_and_record(data_dir, "death_reports", key, REGISTRY, now=now)
+    assert again.how == "held: 1 new deliveries and 0 held rejected rows staged" and missing == []
+    raw, _ = read_raw(data_dir, "death_reports")
+    whole = stage_feed("death_reports", raw, key, REGISTRY, now=now)
+    assert_frame_equal(again.staged, whole.staged)
+    assert again.staged.height == 3 and again.superseded.height == 1
+    # the late delivery's ledger counts: both its rows staged (report 2 supersedes day 1's)
+    assert ledger(data_dir)[0][late.stem][2:] == (2, 0, 0)
