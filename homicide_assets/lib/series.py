@@ -1187,15 +1187,9 @@ def shared_entities(
 
 
 def _lookup(keys, mapping: dict, default=0) -> np.ndarray:
-    """``mapping[key]`` for every key of an array (each distinct key looked up once)."""
-    keys = np.asarray(keys, dtype=object)
-    if not len(keys):
-        return np.zeros(0)
-    as_text = np.array(["\x00" if k is None else repr(k) for k in keys], dtype=object)
-    uniq, inverse = np.unique(as_text, return_inverse=True)
-    first = {u: keys[i] for i, u in zip(np.unique(as_text, return_index=True)[1], uniq)}
-    values = np.array([mapping.get(first[u], default) for u in uniq], dtype=float)
-    return values[inverse]
+    """``mapping[key]`` for every key of an array (a missing or None key gives ``default``)."""
+    get = mapping.get
+    return np.fromiter((get(k, default) for k in np.asarray(keys, dtype=object).tolist()), dtype=float)
 
 
 def _shares_within_method(
@@ -1250,11 +1244,17 @@ class _KindIndex:
         lat, lon = sub["lat"].to_numpy().astype(float), sub["lon"].to_numpy().astype(float)
         self.xy = project_m(lat, lon, float(np.nanmean(p["lat"].to_numpy().astype(float))))
         self.cache: dict[tuple, np.ndarray] = {}
+        self._totals: dict[tuple, int] = {}
 
     def mask(self, feature: tuple) -> np.ndarray:
+        """Police-reported deaths with a feature: ``("method", m)``, ``("loc", t)``,
+        ``("dom", True)``, ``("gang", True)``, ``("s", substance)``, ``("v", vulnerability)``
+        or ``("prof", sex, lo, hi)`` (that sex, aged ``lo``-``hi``)."""
         if feature not in self.cache:
-            kind, value = feature
-            if kind == "method":
+            kind, value = feature[0], feature[1]
+            if kind == "prof":
+                m = (self.sex == value) & (self.age >= feature[2]) & (self.age <= feature[3])
+            elif kind == "method":
                 m = self.method == value
             elif kind == "loc":
                 m = self.loc == value
@@ -1267,8 +1267,45 @@ class _KindIndex:
             self.cache[feature] = m
         return self.cache[feature]
 
+    def total(self, feats: tuple) -> int:
+        """How many police-reported deaths have all of ``feats`` (counted once per set)."""
+        key = tuple(sorted(feats))
+        if key not in self._totals:
+            if not key:
+                self._totals[key] = len(self.idx)
+            elif len(key) == 1:
+                self._totals[key] = int(self.mask(key[0]).sum())
+            else:
+                self._totals[key] = int(np.logical_and.reduce([self.mask(f) for f in key]).sum())
+        return self._totals[key]
 
-def _place_among_kind(ai, bi, r, index, bg, params, dist, same_inst, cache, method, loc, keep=None):
+    def has(self, feats, pos: np.ndarray) -> np.ndarray:
+        """Whether the deaths at index positions ``pos`` have all of ``feats``."""
+        inside = np.ones(len(pos), dtype=bool)
+        for f_ in feats:
+            inside &= self.mask(f_)[pos]
+        return inside
+
+
+@dataclass
+class _LeftOut:
+    """A pair's own cluster in a :class:`_KindIndex`: positions of the deaths linked to the
+    pair and the probability each belongs with it. Counted with the cluster left out, each
+    such death counts ``1 - p`` (every other death counts 1)."""
+
+    pos: np.ndarray
+    p: np.ndarray
+
+    def count(self, index: _KindIndex, feats: tuple) -> float:
+        """Deaths with all of ``feats``, the cluster's counting ``1 - p``."""
+        return index.total(feats) - float(self.p[index.has(feats, self.pos)].sum())
+
+    def count_among(self, positions: np.ndarray) -> float:
+        """Deaths at ``positions``, the cluster's counting ``1 - p``."""
+        return len(positions) - float(self.p[np.isin(self.pos, positions)].sum())
+
+
+def _place_among_kind(ai, bi, r, index, bg, params, dist, same_inst, cache, method, loc, left=None):
     """Place bits for two police-reported deaths, weighed among police-reported deaths of
     their kind of place and method: how many of those lie within the pair's distance of
     them, against how many would if they lay like all deaths (road deaths on roads,
@@ -1301,14 +1338,14 @@ def _place_among_kind(ai, bi, r, index, bg, params, dist, same_inst, cache, meth
         share_within(bg.density[[ai]], np.array([d_eff]), bg.n_geo)[0]
         + share_within(bg.density[[bi]], np.array([d_eff]), bg.n_geo)[0]
     )
-    if keep is None:
+    if left is None:
         counts = tree.query_ball_point(np.vstack([ca, cb]), d_eff + 1e-6, return_length=True)
         k = max(n_kind - 2, 0)
     else:
-        # the pair's own cluster left out (``keep``: 1 - its probability of belonging)
+        # the pair's own cluster left out (each of it counting 1 - its probability of belonging)
         hits = tree.query_ball_point(np.vstack([ca, cb]), d_eff + 1e-6)
-        counts = [float(keep[where[h]].sum()) if len(h) else 0.0 for h in hits]
-        k = max(float(keep[where].sum()) - 2, 0.0)
+        counts = [left.count_among(where[h]) if len(h) else 0.0 for h in hits]
+        k = max(left.count_among(where) - 2, 0.0)
     # each centre counts itself and the other of the pair
     near = max(float(np.mean(counts)) - 2.0, 0.0)
     expected = k * s_all
@@ -1340,11 +1377,6 @@ def _cluster_of(kin: dict, ai: int, bi: int) -> dict[int, float]:
     out.pop(ai, None)
     out.pop(bi, None)
     return out
-
-
-def feats_masks(feats, index):
-    for f_ in feats:
-        yield index.mask(f_)
 
 
 def _joint_kind(
@@ -1396,23 +1428,22 @@ def _joint_kind(
     place_bits = np.zeros(len(rows))
     texts: list[str | None] = [None] * len(rows)
     done = np.zeros(len(rows), dtype=bool)
-    base_cache: dict[tuple, np.ndarray] = {}
     geo_cache: dict[tuple, tuple] = {}
     for i, r in enumerate(rows.tolist()):
         ai, bi = int(a[r]), int(b[r])
-        keep = None
+        left = None
         n_pol = float(n_police)
         if kin:
             near = _cluster_of(kin, ai, bi)
             if near:
-                keep = np.ones(len(index.idx))
-                for d_, p_ in near.items():
-                    if index.pos[d_] >= 0:
-                        keep[index.pos[d_]] = 1.0 - p_
-                n_pol = max(float(keep.sum()), 1.0)
+                inside = [(index.pos[d_], p_) for d_, p_ in near.items() if index.pos[d_] >= 0]
+                left = _LeftOut(
+                    np.array([x for x, _ in inside], dtype=np.int64), np.array([y for _, y in inside], dtype=float)
+                )
+                n_pol = max(left.count(index, ()), 1.0)
 
-        def count(mask, keep=keep):
-            return float(mask.sum()) if keep is None else float(mask @ keep)
+        def count(feats, left=left):
+            return float(index.total(feats)) if left is None else left.count(index, feats)
 
         feats: list[tuple] = []
         m = 1.0
@@ -1459,40 +1490,32 @@ def _joint_kind(
             geo_cache,
             method[ai] if same_method[r] else None,
             loc[ai] if same_loc[r] else None,
-            keep,
+            left,
         )
         if not feats and not prof_ok[r]:
             texts[i] = place_text
             continue
-        key = tuple(feats)
-        if key not in base_cache:
-            mk = np.ones(len(index.idx), dtype=bool)
-            for f_ in feats:
-                mk &= index.mask(f_)
-            base_cache[key] = mk
-        mk = base_cache[key]
+        every = list(feats)
         if prof_ok[r]:
-            mk = mk & (index.sex == sex[ai]) & (index.age >= lo[r]) & (index.age <= hi[r])
-        selves = [x for x in (ai, bi) if index.pos[x] >= 0 and mk[index.pos[x]]]
-        k = max(count(mk) - len(selves), 0.0)
+            every.append(("prof", sex[ai], int(lo[r]), int(hi[r])))
+        every = tuple(every)
+        selves = [x for x in (ai, bi) if index.pos[x] >= 0 and index.has(every, index.pos[[x]])[0]]
+        k = max(count(every) - len(selves), 0.0)
         # The share of other deaths alike in all these ways, one feature at a time, rarest
         # first: each feature's share among the deaths alike in the ones before it, shrunk
         # towards its share of all deaths with ``kind_prior_deaths`` (so a handful of
         # deaths cannot make a combination look impossible, and hundreds say how they go
         # together). A single feature is just its share.
-        masks = list(feats_masks(feats, index))
-        if prof_ok[r]:
-            masks.append((index.sex == sex[ai]) & (index.age >= lo[r]) & (index.age <= hi[r]))
         n_self = len(selves)
-        margins = [max(count(x) - n_self, 0.0) for x in masks]
+        margins = [max(count((x,)) - n_self, 0.0) for x in every]
         order = np.argsort(margins, kind="stable")
         u = 1.0
         chance = n_pol
-        running = np.ones(len(index.idx), dtype=bool)
+        running: tuple = ()
         base = n_pol
         for j in order.tolist():
             p_marg = max(margins[j], 0.5) / n_pol
-            running = running & masks[j]
+            running = (*running, every[j])
             cnt = max(count(running) - n_self, 0.0)
             u *= (cnt + params.kind_prior_deaths * p_marg) / (base + params.kind_prior_deaths)
             chance *= p_marg
@@ -1608,23 +1631,30 @@ def score_pairs(
 
     # method
     method = arr("method")
-    same_method = (method[a] == method[b]) & np.array(
-        [x is not None and x not in UNINFORMATIVE_METHODS for x in method[a]]
-    )
-    count_m = np.array(
-        [bg.method_count.get(x, bg.n_police) if s else bg.n_police for x, s in zip(method[a], same_method)]
-    )
+    # each pair's method as a code into its distinct values, so a count per method is looked
+    # up once per method, not once per pair
+    methods_a = method[a].tolist()
+    distinct = list(dict.fromkeys(methods_a))
+    code = {m_: i for i, m_ in enumerate(distinct)}
+    method_code = np.fromiter((code[m_] for m_ in methods_a), dtype=np.int64, count=len(methods_a))
+
+    def by_method(mapping: dict, default=0) -> np.ndarray:
+        return np.array([mapping.get(m_, default) for m_ in distinct], dtype=float)[method_code]
+
+    informative = np.array([x is not None and x not in UNINFORMATIVE_METHODS for x in distinct], dtype=bool)
+    same_method = (method[a] == method[b]) & informative[method_code]
+    count_m = np.where(same_method, by_method(bg.method_count, bg.n_police), float(bg.n_police))
     items["method"] = np.where(
         same_method, np.clip(_bits(params.method_m, other_share(count_m, bg.n_police)), 0, None), 0.0
     )
 
     # location type, domestic abuse, gang related: each among deaths by the same method when
     # both share one (a waterway means drowning; most stabbings of young men are gang related)
-    method_total = _lookup(method[a], bg.method_count, 1)
+    method_total = by_method(bg.method_count, 1)
 
     def conditional_share(feature: str, total: int, same: np.ndarray) -> np.ndarray:
         per_method = {m_: c for (f, m_), c in bg.feature_by_method_count.items() if f == feature}
-        within = _lookup(method[a], per_method)
+        within = by_method(per_method)
         return np.where(same, other_share(within, method_total), other_share(total, bg.n_police))
 
     loc = arr("location_type")
