@@ -1740,7 +1740,7 @@ def score_pairs(
             bits=pl.Series(np.clip(_bits(params.substance_m, u), 0, None)), share=pl.Series(share_all)
         )
         agg = (
-            sub_rows.sort("_row", "bits", descending=[False, True])
+            sub_rows.sort("_row", "bits", "s", descending=[False, True, False])
             .group_by("_row", maintain_order=True)
             .agg(
                 (pl.col("bits").first() + 0.25 * pl.col("bits").slice(1).sum()).alias("bits"),
@@ -1790,7 +1790,7 @@ def score_pairs(
         )
         vul_rows = vul_rows.with_columns(bits=pl.Series(np.clip(_bits(params.vulnerability_m, u), 0, None)))
         agg = (
-            vul_rows.sort("_row", "bits", descending=[False, True])
+            vul_rows.sort("_row", "bits", "v", descending=[False, True, False])
             .group_by("_row", maintain_order=True)
             .agg(pl.col("bits").first(), pl.col("v").str.replace_all("_", " ").alias("names"))
         )
