@@ -2312,6 +2312,35 @@ def combine_links(parts: list[pl.DataFrame], params: SeriesParams) -> pl.DataFra
     )
 
 
+def reweighed_pairs(pairs: pl.DataFrame, first: pl.DataFrame, params: SeriesParams) -> pl.DataFrame:
+    """The pairs a weighing with clusters left out can change: those with a death in some
+    cluster of ``first`` (a link at or above ``joint_kind_floor``), and those ``first``
+    already reports. Any other pair has no cluster to leave out, so :func:`score_pairs` gives
+    it the score ``first`` gave, below the report floor: weighing it again changes nothing."""
+    clustered = first.filter(pl.col("score") >= params.joint_kind_floor)
+    in_cluster = pl.concat([clustered["a"], clustered["b"]]).unique()
+    reported = first.filter(pl.col("score") >= min(params.report_floor, params.link_threshold)).select("a", "b")
+    return (
+        pl.concat(
+            [
+                pairs.filter(pl.col("a").is_in(in_cluster) | pl.col("b").is_in(in_cluster)),
+                reported.cast(pairs.schema),
+            ]
+        )
+        .unique()
+        .sort("a", "b")
+    )
+
+
+def _with_scores(scores: pl.DataFrame, again: pl.DataFrame) -> pl.DataFrame:
+    """``scores`` (a, b, score) with the pairs weighed ``again`` taking their new score."""
+    return (
+        scores.join(again.select("a", "b", pl.col("score").alias("_again")), on=["a", "b"], how="left")
+        .with_columns(score=pl.coalesce("_again", "score"))
+        .drop("_again")
+    )
+
+
 def find_series(
     register: pl.DataFrame,
     person_clusters: pl.DataFrame,
@@ -2362,9 +2391,11 @@ def search_links(
     # of it) left out of its background: a series' other members are not the deaths its
     # signature, or its finder's other finds, should be compared with.
     for k in range(params.cluster_passes):
-        scored = score_pairs(
-            pairs, profiles, entities, bg, params, first=scored, scores_only=k < params.cluster_passes - 1
+        last = k == params.cluster_passes - 1
+        again = score_pairs(
+            reweighed_pairs(pairs, scored, params), profiles, entities, bg, params, first=scored, scores_only=not last
         )
+        scored = again if last else _with_scores(scored, again)
     scored = scored.with_columns(
         visible_day=pl.Series(
             np.maximum(day[scored["a"].to_numpy()], day[scored["b"].to_numpy()]), dtype=pl.Int64
