@@ -639,3 +639,62 @@ def test_a_series_is_not_its_own_background(linked):
             before,
             after,
         )
+
+
+# -- the held search (models/series/) ----------------------------------------------------
+
+
+def _same_result(x, y) -> None:
+    from polars.testing import assert_frame_equal
+
+    for table in ("case_links", "linked_series", "groups"):
+        assert_frame_equal(getattr(x, table), getattr(y, table))
+    assert x.candidate_pairs == y.candidate_pairs
+
+
+def test_held_search_is_reused_only_while_its_inputs_are_unchanged(port_world, tmp_path):
+    """The held search comes back (the same tables as searching again) while the deaths and
+    what they share are unchanged; a new shared person, a changed death or other parameters
+    make it search again, and that search equals one with nothing held."""
+    w, first, second, scratch = port_world
+    register, clusters, staged = w.frames()
+    held = tmp_path / "series"
+    built = find_series(register, clusters, staged, held=held)
+    assert built.searched_because == "no search held"
+    _same_result(built, scratch)
+
+    # A narrative corrected in the police extract is nothing the search reads: reused.
+    reports = staged["death_reports"].with_columns(narrative=pl.lit("Update: next of kin informed."))
+    again = find_series(register, clusters, {**staged, "death_reports": reports}, held=held)
+    assert again.searched_because is None
+    _same_result(again, scratch)
+    assert again.background.n_deaths == scratch.background.n_deaths  # measured on first use
+
+    # The same finder in a third death (a person key shared): searched again, as from scratch.
+    third = w.add_police_death(180, *_offset(*SUBURB, 100, 50), "poisoning_drugs", ["ghb"], sex="m", age=24)
+    w.add_person(third, "finder", "pk-finder", "Stephen", "Smith")
+    register3, clusters3, staged3 = w.frames()
+    w.deaths.pop()
+    w.persons.pop()
+    grown = find_series(register3, clusters3, staged3, held=held)
+    assert grown.searched_because is not None
+    _same_result(grown, find_series(register3, clusters3, staged3))
+    assert grown.case_links.height != scratch.case_links.height
+
+    # Back to the first deaths, with another link threshold: not the held search either.
+    params = SeriesParams(link_threshold=0.5)
+    other = find_series(register, clusters, staged, params, held=held)
+    assert other.searched_because is not None
+    _same_result(other, find_series(register, clusters, staged, params))
+
+
+def test_unreadable_held_search_means_a_whole_search(port_world, tmp_path):
+    w, _, _, scratch = port_world
+    register, clusters, staged = w.frames()
+    held = tmp_path / "series"
+    find_series(register, clusters, staged, held=held)
+    (held / "links.parquet").write_bytes(b"not parquet")
+    result = find_series(register, clusters, staged, held=held)
+    assert result.searched_because == "no search held"
+    _same_result(result, scratch)
+    assert find_series(register, clusters, staged, held=held).searched_because is None

@@ -40,6 +40,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -2200,10 +2201,19 @@ class SeriesResult:
     case_links: pl.DataFrame
     linked_series: pl.DataFrame
     profiles: pl.DataFrame
-    background: Background
     candidate_pairs: int
     #: group evidence (excess at an institution or clinician; space-time clusters)
     groups: pl.DataFrame
+    search: LinkSearch
+
+    @property
+    def background(self) -> Background:
+        return self.search.background
+
+    @property
+    def searched_because(self) -> str | None:
+        """Why the search ran (None: the held search was reused, its inputs unchanged)."""
+        return self.search.searched_because
 
 
 def assemble_series(links: pl.DataFrame, profiles: pl.DataFrame, params: SeriesParams) -> pl.DataFrame:
@@ -2346,14 +2356,16 @@ def find_series(
     person_clusters: pl.DataFrame,
     staged: Mapping[str, pl.DataFrame | None],
     params: SeriesParams | None = None,
+    held: Path | None = None,
 ) -> SeriesResult:
     """Case links and linked series from the death register, person keys and staged feeds.
 
     ``staged`` maps feed names (``death_reports``, ``death_report_persons``, ``me_deaths``,
     ``safeguarding_contacts``) to staged frames; a missing feed contributes no evidence.
+    ``held`` (a folder) keeps the search between calls: see :func:`search_links`.
     """
     params = params or SeriesParams()
-    return finish_series(search_links(register, person_clusters, staged, params), params)
+    return finish_series(search_links(register, person_clusters, staged, params, held=held), params)
 
 
 @dataclass
@@ -2362,9 +2374,19 @@ class LinkSearch:
 
     links: pl.DataFrame
     profiles: pl.DataFrame
-    background: Background
+    #: None when the search was held (measured again on first use: :attr:`background`)
+    measured: Background | None
     candidate_pairs: int
     groups: pl.DataFrame
+    params: SeriesParams
+    #: why the search ran whole, or None when the held search was reused
+    searched_because: str | None = None
+
+    @property
+    def background(self) -> Background:
+        if self.measured is None:
+            self.measured = measure_background(self.profiles, self.params)
+        return self.measured
 
 
 def search_links(
@@ -2372,8 +2394,38 @@ def search_links(
     person_clusters: pl.DataFrame,
     staged: Mapping[str, pl.DataFrame | None],
     params: SeriesParams,
+    held: Path | None = None,
 ) -> LinkSearch:
-    """Pair links and group links, combined per pair, with same-incident pairs marked."""
+    """Pair links and group links, combined per pair, with same-incident pairs marked.
+
+    With ``held`` (a folder: ``models/series/``) the search is kept there, and a later call
+    whose death profiles and shared entities are the same row for row, with the same
+    parameters and code, returns the held links and groups instead of searching again
+    (:mod:`homicide_assets.lib.series_held`); ``searched_because`` says why it searched.
+    """
+    from homicide_assets.lib.series_held import HeldSearch, search_digest
+
+    profiles = death_profiles(register, person_clusters, staged)
+    entities = death_entities(profiles, person_clusters, staged)
+    digest, because = None, None
+    if held is not None:
+        digest = search_digest(profiles, entities, params)
+        previous = HeldSearch.load(held)
+        if previous is not None and previous.digest == digest:
+            return LinkSearch(previous.links, profiles, None, previous.candidate_pairs, previous.groups, params)
+        because = (
+            "no search held"
+            if previous is None
+            else "the deaths, the people or places they share, the parameters or the code changed"
+        )
+    search = _search(profiles, entities, params)
+    search.searched_because = because
+    if held is not None:
+        HeldSearch(digest, search.links, search.groups, search.candidate_pairs).save(held)
+    return search
+
+
+def _search(profiles: pl.DataFrame, entities: pl.DataFrame, params: SeriesParams) -> LinkSearch:
     from homicide_assets.lib.series_scan import (
         excess_groups,
         group_links,
@@ -2381,8 +2433,6 @@ def search_links(
         unexpected_groups,
     )
 
-    profiles = death_profiles(register, person_clusters, staged)
-    entities = death_entities(profiles, person_clusters, staged)
     bg = measure_background(profiles, params)
     pairs = candidate_pairs(profiles, entities, bg, params)
     day = profiles["day"].to_numpy()
@@ -2423,7 +2473,7 @@ def search_links(
         .then(pl.concat_list(pl.lit([0.0]), pl.col("evidence_bits")))
         .otherwise(pl.col("evidence_bits")),
     )
-    return LinkSearch(links, profiles, bg, pairs.height, groups)
+    return LinkSearch(links, profiles, bg, pairs.height, groups, params)
 
 
 def finish_series(search: LinkSearch, params: SeriesParams) -> SeriesResult:
@@ -2451,9 +2501,9 @@ def finish_series(search: LinkSearch, params: SeriesParams) -> SeriesResult:
         case_links=case_links,
         linked_series=series,
         profiles=profiles,
-        background=search.background,
         candidate_pairs=search.candidate_pairs,
         groups=search.groups,
+        search=search,
     )
 
 
