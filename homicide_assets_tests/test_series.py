@@ -551,6 +551,24 @@ def test_knox_statistic_on_a_known_configuration():
     assert result.expected == pytest.approx(2 * 3 / 6)
 
 
+@pytest.mark.parametrize("time_days", [0, 7, 14.5])
+def test_knox_counts_whole_days_as_in_floating_point(time_days):
+    """Whole days are counted in integers (the fast path): every permutation's count, and so
+    the p-value, is the one floating point gives, days at the window's edge included."""
+    from homicide_assets.lib.series_stats import _close_in_time
+
+    rng = np.random.default_rng(5)
+    days = np.concatenate([rng.integers(20_000, 20_400, 300), [20_000, 20_007, 20_014]]).astype(float)
+    pairs = np.array([(i, j) for i in range(len(days)) for j in range(i + 1, len(days)) if (i + j) % 7 == 0])
+    i, j = pairs[:, 0], pairs[:, 1]
+    fast = _close_in_time(days, i, j, time_days)
+    for _ in range(5):
+        d = days[rng.permutation(len(days))]
+        assert fast(d) == int((np.abs(d[i] - d[j]) <= time_days).sum())
+    halves = days + 0.5 * (np.arange(len(days)) % 2)  # not whole: the floating-point count
+    assert _close_in_time(halves, i, j, time_days)(halves) == int((np.abs(halves[i] - halves[j]) <= time_days).sum())
+
+
 def test_knox_detects_interaction_and_not_its_absence():
     rng = np.random.default_rng(0)
     n = 400

@@ -47,7 +47,9 @@ import polars as pl
 
 from homicide_assets.lib.series_stats import (
     DENSITY_RADII_M,
+    KnoxResult,
     cKDTree,
+    knox_test,
     local_density,
     project_m,
     share_within,
@@ -230,6 +232,11 @@ class SeriesParams:
     same_incident_m: float = 100.0
     #: naive baseline: same postcode district and method within this many days
     baseline_gap_days: int = 30
+    #: Knox test of the police-reported deaths (in the metadata): pairs within this distance
+    #: and this many days, and the permutations of the dates its p-value is read from
+    knox_space_m: float = 1_000.0
+    knox_days: float = 14.0
+    knox_permutations: int = 199
 
     def with_(self, **kw) -> SeriesParams:
         return replace(self, **kw)
@@ -2379,6 +2386,8 @@ class LinkSearch:
     candidate_pairs: int
     groups: pl.DataFrame
     params: SeriesParams
+    #: the Knox test of the police-reported deaths with a place (None: fewer than 3)
+    knox: KnoxResult | None = None
     #: why the search ran whole, or None when the held search was reused
     searched_because: str | None = None
 
@@ -2412,7 +2421,9 @@ def search_links(
         digest = search_digest(profiles, entities, params)
         previous = HeldSearch.load(held)
         if previous is not None and previous.digest == digest:
-            return LinkSearch(previous.links, profiles, None, previous.candidate_pairs, previous.groups, params)
+            return LinkSearch(
+                previous.links, profiles, None, previous.candidate_pairs, previous.groups, params, previous.knox
+            )
         because = (
             "no search held"
             if previous is None
@@ -2421,7 +2432,7 @@ def search_links(
     search = _search(profiles, entities, params)
     search.searched_because = because
     if held is not None:
-        HeldSearch(digest, search.links, search.groups, search.candidate_pairs).save(held)
+        HeldSearch(digest, search.links, search.groups, search.candidate_pairs, search.knox).save(held)
     return search
 
 
@@ -2473,7 +2484,25 @@ def _search(profiles: pl.DataFrame, entities: pl.DataFrame, params: SeriesParams
         .then(pl.concat_list(pl.lit([0.0]), pl.col("evidence_bits")))
         .otherwise(pl.col("evidence_bits")),
     )
-    return LinkSearch(links, profiles, bg, pairs.height, groups, params)
+    return LinkSearch(links, profiles, bg, pairs.height, groups, params, knox_of(profiles, params))
+
+
+def knox_of(profiles: pl.DataFrame, params: SeriesParams) -> KnoxResult | None:
+    """The Knox test of the police-reported deaths with a place (space-time interaction over
+    the whole force; None with fewer than three)."""
+    police = profiles.filter(
+        pl.col("has_police_report") & pl.col("lat").is_not_null() & pl.col("lon").is_not_null()
+    )
+    if police.height < 3:
+        return None
+    return knox_test(
+        police["day"].to_numpy(),
+        project_m(police["lat"].to_numpy(), police["lon"].to_numpy()),
+        params.knox_space_m,
+        params.knox_days,
+        permutations=params.knox_permutations,
+        seed=0,
+    )
 
 
 def finish_series(search: LinkSearch, params: SeriesParams) -> SeriesResult:

@@ -18,11 +18,13 @@ Deleting it makes the next build search whole.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+from homicide_assets.lib.series_stats import KnoxResult
 
 #: Bump when the held files change shape.
 STATE_FORMAT = 1
@@ -76,15 +78,14 @@ class HeldSearch:
     links: pl.DataFrame
     groups: pl.DataFrame
     candidate_pairs: int
+    knox: KnoxResult | None
 
     def save(self, folder: Path) -> None:
         from homicide_assets.lib.linkage_register import save_frames
 
-        save_frames(
-            folder,
-            {"links": self.links, "groups": self.groups},
-            {"format": STATE_FORMAT, "digest": self.digest, "candidate_pairs": self.candidate_pairs},
-        )
+        meta = {"format": STATE_FORMAT, "digest": self.digest, "candidate_pairs": self.candidate_pairs}
+        meta["knox"] = None if self.knox is None else asdict(self.knox)
+        save_frames(folder, {"links": self.links, "groups": self.groups}, meta)
 
     @classmethod
     def load(cls, folder: Path) -> HeldSearch | None:
@@ -102,6 +103,7 @@ class HeldSearch:
                 links=pl.read_parquet(folder / "links.parquet"),
                 groups=pl.read_parquet(folder / "groups.parquet"),
                 candidate_pairs=int(meta["candidate_pairs"]),
+                knox=None if meta["knox"] is None else KnoxResult(**meta["knox"]),
             )
-        except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):
+        except (OSError, ValueError, KeyError, TypeError, pl.exceptions.PolarsError):
             return None
