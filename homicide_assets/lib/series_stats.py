@@ -297,6 +297,7 @@ class SpaceTimeScan:
             np.zeros((n, len(self.radii))) if parent_share is None else np.asarray(parent_share, dtype=float)
         )
         self._spatial: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._local: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         #: per event and radius: events of its group within the radius at any time
         self._counts = np.zeros((n, len(self.radii)))
         for g in np.unique(self.groups):
@@ -316,42 +317,53 @@ class SpaceTimeScan:
                 np.concatenate([j, i]),
                 np.concatenate([d, d]),
             )
+            # the same pairs in the group's own positions (rows are in ascending order)
+            local = np.full(n, -1, dtype=np.int64)
+            local[rows] = np.arange(len(rows))
+            self._local[int(g)] = (local[self._spatial[int(g)][1]], local[self._spatial[int(g)][2]])
 
-    def _cylinders(self, days: np.ndarray, group: int):
+    def _cylinders(self, days: np.ndarray, group: int, least: bool = False):
         """Every cylinder of ``group`` under the dates ``days``: a circle around an event
         (the centre) and a window from one event in the circle to a later one.
 
         Returns (centre, radius index, first row, last row, further events c, window days,
         mu, p) where ``c`` counts the events in the window after its first, ``mu`` their
-        expectation and ``p`` = P(at least ``c`` | ``mu``).
+        expectation and ``p`` = P(at least ``c`` | ``mu``). With ``least``, only the least
+        ``p`` (1.0 when there is no cylinder): for a given ``c``, ``p`` grows with ``mu``, so
+        it is the least over ``c`` of ``p`` at the least ``mu``, without a ``p`` per cylinder.
+
+        Worked in the group's own positions (0 .. its events - 1), which keep the order of
+        its rows; rows are mapped back on return.
         """
-        rows, i_all, j_all, d_all = self._spatial[group]
+        rows, _i, _j, d_all = self._spatial[group]
+        i_all, j_all = self._local[group]
         n_group = len(rows)
-        n = len(days)
-        group_days = np.sort(days[rows])
-        gap_all = days[j_all] - days[i_all]
+        t = days[rows]
+        group_days = np.sort(t)
+        gap_all = t[j_all] - t[i_all]
         near_time = np.abs(gap_all) <= self.max_days
         # the group's events around each centre at other times, and how many events that is
-        near_in_r = np.zeros((n, len(self.radii)))
+        near_in_r = np.zeros((n_group, len(self.radii)))
         for k, r in enumerate(self.radii):
             sel = near_time & (d_all <= r)
-            near_in_r[:, k] = np.bincount(i_all[sel], minlength=n)
-        near_all = np.zeros(n)
-        t = days[rows]
-        near_all[rows] = (
+            near_in_r[:, k] = np.bincount(i_all[sel], minlength=n_group)
+        near_all = (
             np.searchsorted(group_days, t + self.max_days, side="right")
             - np.searchsorted(group_days, t - self.max_days, side="left")
             - 1
-        )
+        ).astype(float)
+        counts, parent = self._counts[rows], self.parent_share[rows]
         # each centre's neighbours near in time, the centre itself included
-        centre = np.concatenate([i_all[near_time], rows])
-        other = np.concatenate([j_all[near_time], rows])
-        dist = np.concatenate([d_all[near_time], np.zeros(len(rows))])
+        own = np.arange(n_group)
+        centre = np.concatenate([i_all[near_time], own])
+        other = np.concatenate([j_all[near_time], own])
+        dist = np.concatenate([d_all[near_time], np.zeros(n_group)])
         out = []
+        least_p = 1.0
         for k, r in enumerate(self.radii):
             sel = dist <= r
             c_, o_ = centre[sel], other[sel]
-            order = np.lexsort((o_, days[o_], c_))
+            order = np.lexsort((o_, t[o_], c_))
             c_, o_ = c_[order], o_[order]
             m = len(c_)
             for off in range(self.min_events - 1, self.max_events):
@@ -360,31 +372,35 @@ class SpaceTimeScan:
                 first = np.arange(m - off)
                 last = first + off
                 ok = c_[last] == c_[first]
-                window = days[o_[last]] - days[o_[first]]
+                window = t[o_[last]] - t[o_[first]]
                 ok &= window <= self.max_days
                 first, last, window = first[ok], last[ok], window[ok]
                 cc = c_[first]
                 # the group's events expected in the window at its average rate, times the share
                 # of them that fall within the radius of the centre
                 in_window = (n_group - 1) * np.minimum((window + 1) / self.span_days, 1.0)
-                other_here = self._counts[cc, k] - near_in_r[cc, k]
+                other_here = counts[cc, k] - near_in_r[cc, k]
                 other_all = n_group - 1 - near_all[cc]
-                share = (other_here + self.prior_events * self.parent_share[cc, k]) / (
-                    other_all + self.prior_events
-                )
+                share = (other_here + self.prior_events * parent[cc, k]) / (other_all + self.prior_events)
                 mu = in_window * share
+                if least:
+                    if len(mu):
+                        least_p = min(least_p, float(poisson_tail(off, mu.min())))
+                    continue
                 out.append(
                     (
-                        cc,
+                        rows[cc],
                         np.full(len(cc), k),
-                        o_[first],
-                        o_[last],
+                        rows[o_[first]],
+                        rows[o_[last]],
                         np.full(len(cc), off),
                         window,
                         mu,
                         poisson_tail(np.full(len(cc), off), mu),
                     )
                 )
+        if least:
+            return least_p
         if not out:
             z = np.zeros(0, dtype=np.int64)
             return z, z, z, z, z, z, np.zeros(0), np.zeros(0)
@@ -418,8 +434,7 @@ class SpaceTimeScan:
                     own = np.where(use_own, own, parent)
                 days[rows] = np.clip(own, self.days.min(), self.days.max())
             for g in self._spatial:
-                p = self._cylinders(days, g)[7]
-                minima[g].append(float(p.min()) if len(p) else 1.0)
+                minima[g].append(self._cylinders(days, g, least=True))
         per_group = false_alarms / max(len(self._spatial), 1)
         out = {}
         for g, values in minima.items():
