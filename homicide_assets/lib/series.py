@@ -927,6 +927,17 @@ def shared_entities(
     ent = entities.select(
         "idx", "etype", "entity", "role", "label", "n_deaths", "n_upto", "day", "p_link", "n_named", "n_area"
     )
+    # Only pairs sharing an entity can gain anything here: find them on integer codes of the
+    # entities (a pair meets every entity of its first death, then keeps those of its second),
+    # then join the full rows for those pairs alone.
+    codes = ent.select("idx", code=pl.struct("etype", "entity").rank("dense")).unique()
+    pairs = (
+        pairs.select("a", "b")
+        .join(codes.rename({"idx": "a"}), on="a")
+        .join(codes.rename({"idx": "b"}), on=["b", "code"], how="semi")
+        .select("a", "b")
+        .unique()
+    )
     left = pairs.join(
         ent.rename(
             {
@@ -1192,6 +1203,11 @@ def shared_entities(
     return both.with_columns(text=text).select(
         "a", "b", "etype", "entity", "role_a", "role_b", "bits", "bits_then", "text", "n_deaths"
     )
+
+
+def _same(values: pl.Series, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Whether deaths ``a`` and ``b`` of each pair have the same value, both known."""
+    return (values.gather(a) == values.gather(b)).fill_null(False).to_numpy()
 
 
 def _lookup(keys, mapping: dict, default=0) -> np.ndarray:
@@ -1666,12 +1682,13 @@ def score_pairs(
         return np.where(same, other_share(within, method_total), other_share(total, bg.n_police))
 
     loc = arr("location_type")
-    same_loc = (loc[a] == loc[b]) & np.array(
-        [x is not None and x not in COMMON_LOCATION_TYPES for x in loc[a]]
+    loc_a = p["location_type"].gather(a)
+    same_loc = (
+        ((loc_a == p["location_type"].gather(b)) & ~loc_a.is_in(COMMON_LOCATION_TYPES)).fill_null(False).to_numpy()
     )
     loc_bits = np.zeros(n)
-    for x in {v for v, s_ in zip(loc[a], same_loc) if s_}:
-        rows = np.flatnonzero(same_loc & (loc[a] == x))
+    for x in loc_a.filter(pl.Series(same_loc)).unique().to_list():
+        rows = np.flatnonzero(same_loc & (loc_a == x).fill_null(False).to_numpy())
         u = conditional_share(f"location:{x}", bg.location_count.get(x, 0), same_method)[rows]
         loc_bits[rows] = np.clip(_bits(params.location_type_m, u), 0, None)
     items["location_type"] = loc_bits
@@ -1705,11 +1722,11 @@ def score_pairs(
     # ages are compared among deaths by the same method when both share one (young men are
     # common among stabbings, rare among sudden deaths)
     profile_method = np.where(same_method, method[a], None).astype(object)
-    items["profile"] = np.where(
-        prof_ok,
-        np.clip(_bits(params.profile_m, bg.profile_share(sex[a], lo, hi, profile_method)), 0, None),
-        0.0,
-    )
+    items["profile"] = np.zeros(n)
+    like = np.flatnonzero(prof_ok)
+    if len(like):
+        share = bg.profile_share(sex[a][like], lo[like], hi[like], profile_method[like])
+        items["profile"][like] = np.clip(_bits(params.profile_m, share), 0, None)
 
     # substances (conditional on the method when both share it) and vulnerabilities
     frame = pl.DataFrame(
@@ -1718,7 +1735,7 @@ def score_pairs(
             "a": a,
             "b": b,
             "_same_method": same_method,
-            "_method": pl.Series([None if x is None else str(x) for x in method[a]], dtype=pl.String),
+            "_method": p["method"].cast(pl.String).gather(a),
         }
     )
     lists = p.select("substances", "vulnerabilities")
@@ -1812,7 +1829,7 @@ def score_pairs(
     etypes = ("person", "officer", "clinician", "institution")
     ent_bits = {t: np.zeros(n) for t in etypes}
     ent_then = {t: np.zeros(n) for t in etypes}
-    ent_text: list[list[tuple[float, str]]] = [[] for _ in range(n)]
+    ent_text: dict[int, list[tuple[float, str]]] = {}
     if shared.height:
         keyed = shared.join(frame.select("_row", "a", "b"), on=["a", "b"])
         for etype in etypes:
@@ -1841,16 +1858,16 @@ def score_pairs(
             ent_then[etype][rows] = agg["t"].to_numpy()
         for r, t, bits in keyed.select("_row", "text", "bits").iter_rows():
             if bits >= 1.0:
-                ent_text[r].append((bits, t))
+                ent_text.setdefault(r, []).append((bits, t))
     # Deaths at one institution share its place and its kind of place: one fact, counted once
     # (as the institution); and its clinicians: the clinician is weighed among the deaths there.
     inst, clin = arr("institution"), arr("clinician")
-    same_inst = np.array([x is not None and x == y for x, y in zip(inst[a], inst[b])], dtype=bool)
+    same_inst = _same(p["institution"], a, b)
     if same_inst.any():
         items["place"] = np.where(same_inst, 0.0, items["place"])
         items["location_type"] = np.where(same_inst, 0.0, items["location_type"])
         rows = np.flatnonzero(
-            same_inst & np.array([x is not None and x == y for x, y in zip(clin[a], clin[b])])
+            same_inst & _same(p["clinician"], a, b)
         )
         for r in rows:
             key = (inst[a[r]], clin[a[r]])
@@ -1976,7 +1993,7 @@ def score_pairs(
     weighed = items
     items = shown  # the words and kinds name each shared feature; the weight is the joint one
     for r in np.flatnonzero(keep):
-        ev: list[tuple[float, str]] = sorted(ent_text[r], key=lambda x: -x[0])[:6]
+        ev: list[tuple[float, str]] = sorted(ent_text.get(r, ()), key=lambda x: -x[0])[:6]
         kd: set[str] = set()
         for etype, kind in (
             ("person", "shared_person"),
