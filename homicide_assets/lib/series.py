@@ -1993,7 +1993,7 @@ def score_pairs(
     weighed = items
     items = shown  # the words and kinds name each shared feature; the weight is the joint one
     for r in np.flatnonzero(keep):
-        ev: list[tuple[float, str]] = sorted(ent_text.get(r, ()), key=lambda x: -x[0])[:6]
+        ev: list[tuple[float, str]] = sorted(ent_text.get(r, ()), key=lambda x: (-x[0], x[1]))[:6]
         kd: set[str] = set()
         for etype, kind in (
             ("person", "shared_person"),
