@@ -88,6 +88,10 @@ def test_incremental_build_refreshes_only_the_changed_feed_and_equals_a_full_bui
         meta = instance.get_latest_materialization_event(AssetKey(["staged", feed])).asset_materialization.metadata
         assert meta["staging"].value.startswith("held: "), (feed, meta["staging"].value)
 
+    # the correction changes no death and nothing deaths share: the held series search is reused
+    meta = instance.get_latest_materialization_event(AssetKey(["series", "case_links"])).asset_materialization.metadata
+    assert meta["search"].value.startswith("held search reused"), meta["search"].value
+
     # nothing new: only the assets that read the SQL store run again
     idle = run_build(quiet=True)
     assert idle["failed_jobs"] == [] and idle["accepted"] == 0 and 0 < idle["refreshed_assets"] < again["refreshed_assets"]

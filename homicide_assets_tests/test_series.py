@@ -551,6 +551,24 @@ def test_knox_statistic_on_a_known_configuration():
     assert result.expected == pytest.approx(2 * 3 / 6)
 
 
+@pytest.mark.parametrize("time_days", [0, 7, 14.5])
+def test_knox_counts_whole_days_as_in_floating_point(time_days):
+    """Whole days are counted in integers (the fast path): every permutation's count, and so
+    the p-value, is the one floating point gives, days at the window's edge included."""
+    from homicide_assets.lib.series_stats import _close_in_time
+
+    rng = np.random.default_rng(5)
+    days = np.concatenate([rng.integers(20_000, 20_400, 300), [20_000, 20_007, 20_014]]).astype(float)
+    pairs = np.array([(i, j) for i in range(len(days)) for j in range(i + 1, len(days)) if (i + j) % 7 == 0])
+    i, j = pairs[:, 0], pairs[:, 1]
+    fast = _close_in_time(days, i, j, time_days)
+    for _ in range(5):
+        d = days[rng.permutation(len(days))]
+        assert fast(d) == int((np.abs(d[i] - d[j]) <= time_days).sum())
+    halves = days + 0.5 * (np.arange(len(days)) % 2)  # not whole: the floating-point count
+    assert _close_in_time(halves, i, j, time_days)(halves) == int((np.abs(halves[i] - halves[j]) <= time_days).sum())
+
+
 def test_knox_detects_interaction_and_not_its_absence():
     rng = np.random.default_rng(0)
     n = 400
@@ -639,3 +657,62 @@ def test_a_series_is_not_its_own_background(linked):
             before,
             after,
         )
+
+
+# -- the held search (models/series/) ----------------------------------------------------
+
+
+def _same_result(x, y) -> None:
+    from polars.testing import assert_frame_equal
+
+    for table in ("case_links", "linked_series", "groups"):
+        assert_frame_equal(getattr(x, table), getattr(y, table))
+    assert x.candidate_pairs == y.candidate_pairs
+
+
+def test_held_search_is_reused_only_while_its_inputs_are_unchanged(port_world, tmp_path):
+    """The held search comes back (the same tables as searching again) while the deaths and
+    what they share are unchanged; a new shared person, a changed death or other parameters
+    make it search again, and that search equals one with nothing held."""
+    w, first, second, scratch = port_world
+    register, clusters, staged = w.frames()
+    held = tmp_path / "series"
+    built = find_series(register, clusters, staged, held=held)
+    assert built.searched_because == "no search held"
+    _same_result(built, scratch)
+
+    # A narrative corrected in the police extract is nothing the search reads: reused.
+    reports = staged["death_reports"].with_columns(narrative=pl.lit("Update: next of kin informed."))
+    again = find_series(register, clusters, {**staged, "death_reports": reports}, held=held)
+    assert again.searched_because is None
+    _same_result(again, scratch)
+    assert again.background.n_deaths == scratch.background.n_deaths  # measured on first use
+
+    # The same finder in a third death (a person key shared): searched again, as from scratch.
+    third = w.add_police_death(180, *_offset(*SUBURB, 100, 50), "poisoning_drugs", ["ghb"], sex="m", age=24)
+    w.add_person(third, "finder", "pk-finder", "Stephen", "Smith")
+    register3, clusters3, staged3 = w.frames()
+    w.deaths.pop()
+    w.persons.pop()
+    grown = find_series(register3, clusters3, staged3, held=held)
+    assert grown.searched_because is not None
+    _same_result(grown, find_series(register3, clusters3, staged3))
+    assert grown.case_links.height != scratch.case_links.height
+
+    # Back to the first deaths, with another link threshold: not the held search either.
+    params = SeriesParams(link_threshold=0.5)
+    other = find_series(register, clusters, staged, params, held=held)
+    assert other.searched_because is not None
+    _same_result(other, find_series(register, clusters, staged, params))
+
+
+def test_unreadable_held_search_means_a_whole_search(port_world, tmp_path):
+    w, _, _, scratch = port_world
+    register, clusters, staged = w.frames()
+    held = tmp_path / "series"
+    find_series(register, clusters, staged, held=held)
+    (held / "links.parquet").write_bytes(b"not parquet")
+    result = find_series(register, clusters, staged, held=held)
+    assert result.searched_because == "no search held"
+    _same_result(result, scratch)
+    assert find_series(register, clusters, staged, held=held).searched_because is None

@@ -40,13 +40,16 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from homicide_assets.lib.series_stats import (
     DENSITY_RADII_M,
+    KnoxResult,
     cKDTree,
+    knox_test,
     local_density,
     project_m,
     share_within,
@@ -229,6 +232,11 @@ class SeriesParams:
     same_incident_m: float = 100.0
     #: naive baseline: same postcode district and method within this many days
     baseline_gap_days: int = 30
+    #: Knox test of the police-reported deaths (in the metadata): pairs within this distance
+    #: and this many days, and the permutations of the dates its p-value is read from
+    knox_space_m: float = 1_000.0
+    knox_days: float = 14.0
+    knox_permutations: int = 199
 
     def with_(self, **kw) -> SeriesParams:
         return replace(self, **kw)
@@ -919,6 +927,17 @@ def shared_entities(
     ent = entities.select(
         "idx", "etype", "entity", "role", "label", "n_deaths", "n_upto", "day", "p_link", "n_named", "n_area"
     )
+    # Only pairs sharing an entity can gain anything here: find them on integer codes of the
+    # entities (a pair meets every entity of its first death, then keeps those of its second),
+    # then join the full rows for those pairs alone.
+    codes = ent.select("idx", code=pl.struct("etype", "entity").rank("dense")).unique()
+    pairs = (
+        pairs.select("a", "b")
+        .join(codes.rename({"idx": "a"}), on="a")
+        .join(codes.rename({"idx": "b"}), on=["b", "code"], how="semi")
+        .select("a", "b")
+        .unique()
+    )
     left = pairs.join(
         ent.rename(
             {
@@ -1186,16 +1205,15 @@ def shared_entities(
     )
 
 
+def _same(values: pl.Series, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Whether deaths ``a`` and ``b`` of each pair have the same value, both known."""
+    return (values.gather(a) == values.gather(b)).fill_null(False).to_numpy()
+
+
 def _lookup(keys, mapping: dict, default=0) -> np.ndarray:
-    """``mapping[key]`` for every key of an array (each distinct key looked up once)."""
-    keys = np.asarray(keys, dtype=object)
-    if not len(keys):
-        return np.zeros(0)
-    as_text = np.array(["\x00" if k is None else repr(k) for k in keys], dtype=object)
-    uniq, inverse = np.unique(as_text, return_inverse=True)
-    first = {u: keys[i] for i, u in zip(np.unique(as_text, return_index=True)[1], uniq)}
-    values = np.array([mapping.get(first[u], default) for u in uniq], dtype=float)
-    return values[inverse]
+    """``mapping[key]`` for every key of an array (a missing or None key gives ``default``)."""
+    get = mapping.get
+    return np.fromiter((get(k, default) for k in np.asarray(keys, dtype=object).tolist()), dtype=float)
 
 
 def _shares_within_method(
@@ -1250,11 +1268,17 @@ class _KindIndex:
         lat, lon = sub["lat"].to_numpy().astype(float), sub["lon"].to_numpy().astype(float)
         self.xy = project_m(lat, lon, float(np.nanmean(p["lat"].to_numpy().astype(float))))
         self.cache: dict[tuple, np.ndarray] = {}
+        self._totals: dict[tuple, int] = {}
 
     def mask(self, feature: tuple) -> np.ndarray:
+        """Police-reported deaths with a feature: ``("method", m)``, ``("loc", t)``,
+        ``("dom", True)``, ``("gang", True)``, ``("s", substance)``, ``("v", vulnerability)``
+        or ``("prof", sex, lo, hi)`` (that sex, aged ``lo``-``hi``)."""
         if feature not in self.cache:
-            kind, value = feature
-            if kind == "method":
+            kind, value = feature[0], feature[1]
+            if kind == "prof":
+                m = (self.sex == value) & (self.age >= feature[2]) & (self.age <= feature[3])
+            elif kind == "method":
                 m = self.method == value
             elif kind == "loc":
                 m = self.loc == value
@@ -1267,8 +1291,45 @@ class _KindIndex:
             self.cache[feature] = m
         return self.cache[feature]
 
+    def total(self, feats: tuple) -> int:
+        """How many police-reported deaths have all of ``feats`` (counted once per set)."""
+        key = tuple(sorted(feats))
+        if key not in self._totals:
+            if not key:
+                self._totals[key] = len(self.idx)
+            elif len(key) == 1:
+                self._totals[key] = int(self.mask(key[0]).sum())
+            else:
+                self._totals[key] = int(np.logical_and.reduce([self.mask(f) for f in key]).sum())
+        return self._totals[key]
 
-def _place_among_kind(ai, bi, r, index, bg, params, dist, same_inst, cache, method, loc, keep=None):
+    def has(self, feats, pos: np.ndarray) -> np.ndarray:
+        """Whether the deaths at index positions ``pos`` have all of ``feats``."""
+        inside = np.ones(len(pos), dtype=bool)
+        for f_ in feats:
+            inside &= self.mask(f_)[pos]
+        return inside
+
+
+@dataclass
+class _LeftOut:
+    """A pair's own cluster in a :class:`_KindIndex`: positions of the deaths linked to the
+    pair and the probability each belongs with it. Counted with the cluster left out, each
+    such death counts ``1 - p`` (every other death counts 1)."""
+
+    pos: np.ndarray
+    p: np.ndarray
+
+    def count(self, index: _KindIndex, feats: tuple) -> float:
+        """Deaths with all of ``feats``, the cluster's counting ``1 - p``."""
+        return index.total(feats) - float(self.p[index.has(feats, self.pos)].sum())
+
+    def count_among(self, positions: np.ndarray) -> float:
+        """Deaths at ``positions``, the cluster's counting ``1 - p``."""
+        return len(positions) - float(self.p[np.isin(self.pos, positions)].sum())
+
+
+def _place_among_kind(ai, bi, r, index, bg, params, dist, same_inst, cache, method, loc, left=None):
     """Place bits for two police-reported deaths, weighed among police-reported deaths of
     their kind of place and method: how many of those lie within the pair's distance of
     them, against how many would if they lay like all deaths (road deaths on roads,
@@ -1301,14 +1362,14 @@ def _place_among_kind(ai, bi, r, index, bg, params, dist, same_inst, cache, meth
         share_within(bg.density[[ai]], np.array([d_eff]), bg.n_geo)[0]
         + share_within(bg.density[[bi]], np.array([d_eff]), bg.n_geo)[0]
     )
-    if keep is None:
+    if left is None:
         counts = tree.query_ball_point(np.vstack([ca, cb]), d_eff + 1e-6, return_length=True)
         k = max(n_kind - 2, 0)
     else:
-        # the pair's own cluster left out (``keep``: 1 - its probability of belonging)
+        # the pair's own cluster left out (each of it counting 1 - its probability of belonging)
         hits = tree.query_ball_point(np.vstack([ca, cb]), d_eff + 1e-6)
-        counts = [float(keep[where[h]].sum()) if len(h) else 0.0 for h in hits]
-        k = max(float(keep[where].sum()) - 2, 0.0)
+        counts = [left.count_among(where[h]) if len(h) else 0.0 for h in hits]
+        k = max(left.count_among(where) - 2, 0.0)
     # each centre counts itself and the other of the pair
     near = max(float(np.mean(counts)) - 2.0, 0.0)
     expected = k * s_all
@@ -1340,11 +1401,6 @@ def _cluster_of(kin: dict, ai: int, bi: int) -> dict[int, float]:
     out.pop(ai, None)
     out.pop(bi, None)
     return out
-
-
-def feats_masks(feats, index):
-    for f_ in feats:
-        yield index.mask(f_)
 
 
 def _joint_kind(
@@ -1396,23 +1452,22 @@ def _joint_kind(
     place_bits = np.zeros(len(rows))
     texts: list[str | None] = [None] * len(rows)
     done = np.zeros(len(rows), dtype=bool)
-    base_cache: dict[tuple, np.ndarray] = {}
     geo_cache: dict[tuple, tuple] = {}
     for i, r in enumerate(rows.tolist()):
         ai, bi = int(a[r]), int(b[r])
-        keep = None
+        left = None
         n_pol = float(n_police)
         if kin:
             near = _cluster_of(kin, ai, bi)
             if near:
-                keep = np.ones(len(index.idx))
-                for d_, p_ in near.items():
-                    if index.pos[d_] >= 0:
-                        keep[index.pos[d_]] = 1.0 - p_
-                n_pol = max(float(keep.sum()), 1.0)
+                inside = [(index.pos[d_], p_) for d_, p_ in near.items() if index.pos[d_] >= 0]
+                left = _LeftOut(
+                    np.array([x for x, _ in inside], dtype=np.int64), np.array([y for _, y in inside], dtype=float)
+                )
+                n_pol = max(left.count(index, ()), 1.0)
 
-        def count(mask, keep=keep):
-            return float(mask.sum()) if keep is None else float(mask @ keep)
+        def count(feats, left=left):
+            return float(index.total(feats)) if left is None else left.count(index, feats)
 
         feats: list[tuple] = []
         m = 1.0
@@ -1459,40 +1514,32 @@ def _joint_kind(
             geo_cache,
             method[ai] if same_method[r] else None,
             loc[ai] if same_loc[r] else None,
-            keep,
+            left,
         )
         if not feats and not prof_ok[r]:
             texts[i] = place_text
             continue
-        key = tuple(feats)
-        if key not in base_cache:
-            mk = np.ones(len(index.idx), dtype=bool)
-            for f_ in feats:
-                mk &= index.mask(f_)
-            base_cache[key] = mk
-        mk = base_cache[key]
+        every = list(feats)
         if prof_ok[r]:
-            mk = mk & (index.sex == sex[ai]) & (index.age >= lo[r]) & (index.age <= hi[r])
-        selves = [x for x in (ai, bi) if index.pos[x] >= 0 and mk[index.pos[x]]]
-        k = max(count(mk) - len(selves), 0.0)
+            every.append(("prof", sex[ai], int(lo[r]), int(hi[r])))
+        every = tuple(every)
+        selves = [x for x in (ai, bi) if index.pos[x] >= 0 and index.has(every, index.pos[[x]])[0]]
+        k = max(count(every) - len(selves), 0.0)
         # The share of other deaths alike in all these ways, one feature at a time, rarest
         # first: each feature's share among the deaths alike in the ones before it, shrunk
         # towards its share of all deaths with ``kind_prior_deaths`` (so a handful of
         # deaths cannot make a combination look impossible, and hundreds say how they go
         # together). A single feature is just its share.
-        masks = list(feats_masks(feats, index))
-        if prof_ok[r]:
-            masks.append((index.sex == sex[ai]) & (index.age >= lo[r]) & (index.age <= hi[r]))
         n_self = len(selves)
-        margins = [max(count(x) - n_self, 0.0) for x in masks]
+        margins = [max(count((x,)) - n_self, 0.0) for x in every]
         order = np.argsort(margins, kind="stable")
         u = 1.0
         chance = n_pol
-        running = np.ones(len(index.idx), dtype=bool)
+        running: tuple = ()
         base = n_pol
         for j in order.tolist():
             p_marg = max(margins[j], 0.5) / n_pol
-            running = running & masks[j]
+            running = (*running, every[j])
             cnt = max(count(running) - n_self, 0.0)
             u *= (cnt + params.kind_prior_deaths * p_marg) / (base + params.kind_prior_deaths)
             chance *= p_marg
@@ -1608,32 +1655,40 @@ def score_pairs(
 
     # method
     method = arr("method")
-    same_method = (method[a] == method[b]) & np.array(
-        [x is not None and x not in UNINFORMATIVE_METHODS for x in method[a]]
-    )
-    count_m = np.array(
-        [bg.method_count.get(x, bg.n_police) if s else bg.n_police for x, s in zip(method[a], same_method)]
-    )
+    # each pair's method as a code into its distinct values, so a count per method is looked
+    # up once per method, not once per pair
+    methods_a = method[a].tolist()
+    distinct = list(dict.fromkeys(methods_a))
+    code = {m_: i for i, m_ in enumerate(distinct)}
+    method_code = np.fromiter((code[m_] for m_ in methods_a), dtype=np.int64, count=len(methods_a))
+
+    def by_method(mapping: dict, default=0) -> np.ndarray:
+        return np.array([mapping.get(m_, default) for m_ in distinct], dtype=float)[method_code]
+
+    informative = np.array([x is not None and x not in UNINFORMATIVE_METHODS for x in distinct], dtype=bool)
+    same_method = (method[a] == method[b]) & informative[method_code]
+    count_m = np.where(same_method, by_method(bg.method_count, bg.n_police), float(bg.n_police))
     items["method"] = np.where(
         same_method, np.clip(_bits(params.method_m, other_share(count_m, bg.n_police)), 0, None), 0.0
     )
 
     # location type, domestic abuse, gang related: each among deaths by the same method when
     # both share one (a waterway means drowning; most stabbings of young men are gang related)
-    method_total = _lookup(method[a], bg.method_count, 1)
+    method_total = by_method(bg.method_count, 1)
 
     def conditional_share(feature: str, total: int, same: np.ndarray) -> np.ndarray:
         per_method = {m_: c for (f, m_), c in bg.feature_by_method_count.items() if f == feature}
-        within = _lookup(method[a], per_method)
+        within = by_method(per_method)
         return np.where(same, other_share(within, method_total), other_share(total, bg.n_police))
 
     loc = arr("location_type")
-    same_loc = (loc[a] == loc[b]) & np.array(
-        [x is not None and x not in COMMON_LOCATION_TYPES for x in loc[a]]
+    loc_a = p["location_type"].gather(a)
+    same_loc = (
+        ((loc_a == p["location_type"].gather(b)) & ~loc_a.is_in(COMMON_LOCATION_TYPES)).fill_null(False).to_numpy()
     )
     loc_bits = np.zeros(n)
-    for x in {v for v, s_ in zip(loc[a], same_loc) if s_}:
-        rows = np.flatnonzero(same_loc & (loc[a] == x))
+    for x in loc_a.filter(pl.Series(same_loc)).unique().to_list():
+        rows = np.flatnonzero(same_loc & (loc_a == x).fill_null(False).to_numpy())
         u = conditional_share(f"location:{x}", bg.location_count.get(x, 0), same_method)[rows]
         loc_bits[rows] = np.clip(_bits(params.location_type_m, u), 0, None)
     items["location_type"] = loc_bits
@@ -1667,11 +1722,11 @@ def score_pairs(
     # ages are compared among deaths by the same method when both share one (young men are
     # common among stabbings, rare among sudden deaths)
     profile_method = np.where(same_method, method[a], None).astype(object)
-    items["profile"] = np.where(
-        prof_ok,
-        np.clip(_bits(params.profile_m, bg.profile_share(sex[a], lo, hi, profile_method)), 0, None),
-        0.0,
-    )
+    items["profile"] = np.zeros(n)
+    like = np.flatnonzero(prof_ok)
+    if len(like):
+        share = bg.profile_share(sex[a][like], lo[like], hi[like], profile_method[like])
+        items["profile"][like] = np.clip(_bits(params.profile_m, share), 0, None)
 
     # substances (conditional on the method when both share it) and vulnerabilities
     frame = pl.DataFrame(
@@ -1680,7 +1735,7 @@ def score_pairs(
             "a": a,
             "b": b,
             "_same_method": same_method,
-            "_method": pl.Series([None if x is None else str(x) for x in method[a]], dtype=pl.String),
+            "_method": p["method"].cast(pl.String).gather(a),
         }
     )
     lists = p.select("substances", "vulnerabilities")
@@ -1710,7 +1765,7 @@ def score_pairs(
             bits=pl.Series(np.clip(_bits(params.substance_m, u), 0, None)), share=pl.Series(share_all)
         )
         agg = (
-            sub_rows.sort("_row", "bits", descending=[False, True])
+            sub_rows.sort("_row", "bits", "s", descending=[False, True, False])
             .group_by("_row", maintain_order=True)
             .agg(
                 (pl.col("bits").first() + 0.25 * pl.col("bits").slice(1).sum()).alias("bits"),
@@ -1760,7 +1815,7 @@ def score_pairs(
         )
         vul_rows = vul_rows.with_columns(bits=pl.Series(np.clip(_bits(params.vulnerability_m, u), 0, None)))
         agg = (
-            vul_rows.sort("_row", "bits", descending=[False, True])
+            vul_rows.sort("_row", "bits", "v", descending=[False, True, False])
             .group_by("_row", maintain_order=True)
             .agg(pl.col("bits").first(), pl.col("v").str.replace_all("_", " ").alias("names"))
         )
@@ -1774,7 +1829,7 @@ def score_pairs(
     etypes = ("person", "officer", "clinician", "institution")
     ent_bits = {t: np.zeros(n) for t in etypes}
     ent_then = {t: np.zeros(n) for t in etypes}
-    ent_text: list[list[tuple[float, str]]] = [[] for _ in range(n)]
+    ent_text: dict[int, list[tuple[float, str]]] = {}
     if shared.height:
         keyed = shared.join(frame.select("_row", "a", "b"), on=["a", "b"])
         for etype in etypes:
@@ -1803,16 +1858,16 @@ def score_pairs(
             ent_then[etype][rows] = agg["t"].to_numpy()
         for r, t, bits in keyed.select("_row", "text", "bits").iter_rows():
             if bits >= 1.0:
-                ent_text[r].append((bits, t))
+                ent_text.setdefault(r, []).append((bits, t))
     # Deaths at one institution share its place and its kind of place: one fact, counted once
     # (as the institution); and its clinicians: the clinician is weighed among the deaths there.
     inst, clin = arr("institution"), arr("clinician")
-    same_inst = np.array([x is not None and x == y for x, y in zip(inst[a], inst[b])], dtype=bool)
+    same_inst = _same(p["institution"], a, b)
     if same_inst.any():
         items["place"] = np.where(same_inst, 0.0, items["place"])
         items["location_type"] = np.where(same_inst, 0.0, items["location_type"])
         rows = np.flatnonzero(
-            same_inst & np.array([x is not None and x == y for x, y in zip(clin[a], clin[b])])
+            same_inst & _same(p["clinician"], a, b)
         )
         for r in rows:
             key = (inst[a[r]], clin[a[r]])
@@ -1938,7 +1993,7 @@ def score_pairs(
     weighed = items
     items = shown  # the words and kinds name each shared feature; the weight is the joint one
     for r in np.flatnonzero(keep):
-        ev: list[tuple[float, str]] = sorted(ent_text[r], key=lambda x: -x[0])[:6]
+        ev: list[tuple[float, str]] = sorted(ent_text.get(r, ()), key=lambda x: (-x[0], x[1]))[:6]
         kd: set[str] = set()
         for etype, kind in (
             ("person", "shared_person"),
@@ -2170,10 +2225,19 @@ class SeriesResult:
     case_links: pl.DataFrame
     linked_series: pl.DataFrame
     profiles: pl.DataFrame
-    background: Background
     candidate_pairs: int
     #: group evidence (excess at an institution or clinician; space-time clusters)
     groups: pl.DataFrame
+    search: LinkSearch
+
+    @property
+    def background(self) -> Background:
+        return self.search.background
+
+    @property
+    def searched_because(self) -> str | None:
+        """Why the search ran (None: the held search was reused, its inputs unchanged)."""
+        return self.search.searched_because
 
 
 def assemble_series(links: pl.DataFrame, profiles: pl.DataFrame, params: SeriesParams) -> pl.DataFrame:
@@ -2282,19 +2346,50 @@ def combine_links(parts: list[pl.DataFrame], params: SeriesParams) -> pl.DataFra
     )
 
 
+def reweighed_pairs(pairs: pl.DataFrame, first: pl.DataFrame, params: SeriesParams) -> pl.DataFrame:
+    """The pairs a weighing with clusters left out can change: those with a death in some
+    cluster of ``first`` (a link at or above ``joint_kind_floor``), and those ``first``
+    already reports. Any other pair has no cluster to leave out, so :func:`score_pairs` gives
+    it the score ``first`` gave, below the report floor: weighing it again changes nothing."""
+    clustered = first.filter(pl.col("score") >= params.joint_kind_floor)
+    in_cluster = pl.concat([clustered["a"], clustered["b"]]).unique()
+    reported = first.filter(pl.col("score") >= min(params.report_floor, params.link_threshold)).select("a", "b")
+    return (
+        pl.concat(
+            [
+                pairs.filter(pl.col("a").is_in(in_cluster) | pl.col("b").is_in(in_cluster)),
+                reported.cast(pairs.schema),
+            ]
+        )
+        .unique()
+        .sort("a", "b")
+    )
+
+
+def _with_scores(scores: pl.DataFrame, again: pl.DataFrame) -> pl.DataFrame:
+    """``scores`` (a, b, score) with the pairs weighed ``again`` taking their new score."""
+    return (
+        scores.join(again.select("a", "b", pl.col("score").alias("_again")), on=["a", "b"], how="left")
+        .with_columns(score=pl.coalesce("_again", "score"))
+        .drop("_again")
+    )
+
+
 def find_series(
     register: pl.DataFrame,
     person_clusters: pl.DataFrame,
     staged: Mapping[str, pl.DataFrame | None],
     params: SeriesParams | None = None,
+    held: Path | None = None,
 ) -> SeriesResult:
     """Case links and linked series from the death register, person keys and staged feeds.
 
     ``staged`` maps feed names (``death_reports``, ``death_report_persons``, ``me_deaths``,
     ``safeguarding_contacts``) to staged frames; a missing feed contributes no evidence.
+    ``held`` (a folder) keeps the search between calls: see :func:`search_links`.
     """
     params = params or SeriesParams()
-    return finish_series(search_links(register, person_clusters, staged, params), params)
+    return finish_series(search_links(register, person_clusters, staged, params, held=held), params)
 
 
 @dataclass
@@ -2303,9 +2398,21 @@ class LinkSearch:
 
     links: pl.DataFrame
     profiles: pl.DataFrame
-    background: Background
+    #: None when the search was held (measured again on first use: :attr:`background`)
+    measured: Background | None
     candidate_pairs: int
     groups: pl.DataFrame
+    params: SeriesParams
+    #: the Knox test of the police-reported deaths with a place (None: fewer than 3)
+    knox: KnoxResult | None = None
+    #: why the search ran whole, or None when the held search was reused
+    searched_because: str | None = None
+
+    @property
+    def background(self) -> Background:
+        if self.measured is None:
+            self.measured = measure_background(self.profiles, self.params)
+        return self.measured
 
 
 def search_links(
@@ -2313,8 +2420,40 @@ def search_links(
     person_clusters: pl.DataFrame,
     staged: Mapping[str, pl.DataFrame | None],
     params: SeriesParams,
+    held: Path | None = None,
 ) -> LinkSearch:
-    """Pair links and group links, combined per pair, with same-incident pairs marked."""
+    """Pair links and group links, combined per pair, with same-incident pairs marked.
+
+    With ``held`` (a folder: ``models/series/``) the search is kept there, and a later call
+    whose death profiles and shared entities are the same row for row, with the same
+    parameters and code, returns the held links and groups instead of searching again
+    (:mod:`homicide_assets.lib.series_held`); ``searched_because`` says why it searched.
+    """
+    from homicide_assets.lib.series_held import HeldSearch, search_digest
+
+    profiles = death_profiles(register, person_clusters, staged)
+    entities = death_entities(profiles, person_clusters, staged)
+    digest, because = None, None
+    if held is not None:
+        digest = search_digest(profiles, entities, params)
+        previous = HeldSearch.load(held)
+        if previous is not None and previous.digest == digest:
+            return LinkSearch(
+                previous.links, profiles, None, previous.candidate_pairs, previous.groups, params, previous.knox
+            )
+        because = (
+            "no search held"
+            if previous is None
+            else "the deaths, the people or places they share, the parameters or the code changed"
+        )
+    search = _search(profiles, entities, params)
+    search.searched_because = because
+    if held is not None:
+        HeldSearch(digest, search.links, search.groups, search.candidate_pairs, search.knox).save(held)
+    return search
+
+
+def _search(profiles: pl.DataFrame, entities: pl.DataFrame, params: SeriesParams) -> LinkSearch:
     from homicide_assets.lib.series_scan import (
         excess_groups,
         group_links,
@@ -2322,8 +2461,6 @@ def search_links(
         unexpected_groups,
     )
 
-    profiles = death_profiles(register, person_clusters, staged)
-    entities = death_entities(profiles, person_clusters, staged)
     bg = measure_background(profiles, params)
     pairs = candidate_pairs(profiles, entities, bg, params)
     day = profiles["day"].to_numpy()
@@ -2332,9 +2469,11 @@ def search_links(
     # of it) left out of its background: a series' other members are not the deaths its
     # signature, or its finder's other finds, should be compared with.
     for k in range(params.cluster_passes):
-        scored = score_pairs(
-            pairs, profiles, entities, bg, params, first=scored, scores_only=k < params.cluster_passes - 1
+        last = k == params.cluster_passes - 1
+        again = score_pairs(
+            reweighed_pairs(pairs, scored, params), profiles, entities, bg, params, first=scored, scores_only=not last
         )
+        scored = again if last else _with_scores(scored, again)
     scored = scored.with_columns(
         visible_day=pl.Series(
             np.maximum(day[scored["a"].to_numpy()], day[scored["b"].to_numpy()]), dtype=pl.Int64
@@ -2362,7 +2501,25 @@ def search_links(
         .then(pl.concat_list(pl.lit([0.0]), pl.col("evidence_bits")))
         .otherwise(pl.col("evidence_bits")),
     )
-    return LinkSearch(links, profiles, bg, pairs.height, groups)
+    return LinkSearch(links, profiles, bg, pairs.height, groups, params, knox_of(profiles, params))
+
+
+def knox_of(profiles: pl.DataFrame, params: SeriesParams) -> KnoxResult | None:
+    """The Knox test of the police-reported deaths with a place (space-time interaction over
+    the whole force; None with fewer than three)."""
+    police = profiles.filter(
+        pl.col("has_police_report") & pl.col("lat").is_not_null() & pl.col("lon").is_not_null()
+    )
+    if police.height < 3:
+        return None
+    return knox_test(
+        police["day"].to_numpy(),
+        project_m(police["lat"].to_numpy(), police["lon"].to_numpy()),
+        params.knox_space_m,
+        params.knox_days,
+        permutations=params.knox_permutations,
+        seed=0,
+    )
 
 
 def finish_series(search: LinkSearch, params: SeriesParams) -> SeriesResult:
@@ -2390,9 +2547,9 @@ def finish_series(search: LinkSearch, params: SeriesParams) -> SeriesResult:
         case_links=case_links,
         linked_series=series,
         profiles=profiles,
-        background=search.background,
         candidate_pairs=search.candidate_pairs,
         groups=search.groups,
+        search=search,
     )
 
 

@@ -103,6 +103,7 @@ def _scan_runs(
     span_days: float,
     params: SeriesParams,
     fixed_rate: np.ndarray | None = None,
+    least: int | None = None,
 ):
     """Every run i..j of consecutive deaths of one entity (rows sorted by code, day) with
     ``excess_min_deaths`` to ``excess_max_members`` deaths within ``excess_max_days``:
@@ -113,8 +114,13 @@ def _scan_runs(
     ``excess_prior_days`` of data (a Gamma-Poisson posterior mean): a run cannot make itself
     look usual, which is what a rate that counts the run's own deaths would do to a small
     care home whose deaths doubled in a month. With ``fixed_rate`` (per row) the usual rate
-    is given instead (:func:`unexpected_groups`)."""
+    is given instead (:func:`unexpected_groups`).
+
+    With ``least`` (the number of codes), only each code's least p (1 where it has no run):
+    at a given number of further deaths p grows with mu, so it is the least over run lengths
+    of p at the code's least mu, without a p for every run."""
     out_i, out_j, out_mu, out_p = [], [], [], []
+    best = None if least is None else np.ones(least)
     n = len(codes)
     t0 = params.excess_prior_days
     for off in range(params.excess_min_deaths - 1, params.excess_max_members):
@@ -135,10 +141,20 @@ def _scan_runs(
         mu = rate * width
         plausible = mu < _MU_FOR_P01[off]  # beyond it P >= 0.01: never an alarm
         i, j, mu = i[plausible], j[plausible], mu[plausible]
+        if best is not None:
+            if len(i):
+                # rows are sorted by code, so each code's runs of this length are one segment
+                code = codes[i]
+                starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+                seg = code[starts]
+                best[seg] = np.minimum(best[seg], poisson_tail(off, np.minimum.reduceat(mu, starts)))
+            continue
         out_i.append(i)
         out_j.append(j)
         out_mu.append(mu)
         out_p.append(poisson_tail(np.full(len(i), off), mu))
+    if best is not None:
+        return best
     if not out_i:
         empty = np.zeros(0)
         return empty.astype(np.int64), empty.astype(np.int64), empty, empty
@@ -154,12 +170,14 @@ def excess_threshold(
     rng = np.random.default_rng(params.seed)
     n_codes = int(codes.max()) + 1 if len(codes) else 0
     minima = []
+    days = max(int(span_days), 1)
     for _ in range(params.excess_simulations):
-        sim = rng.integers(0, max(int(span_days), 1), len(codes))
-        order = np.lexsort((sim, codes))
-        i, _j, _mu, p = _scan_runs(codes[order], sim[order], n_e[order], prior_rate[order], span_days, params)
-        best = np.ones(n_codes)
-        np.minimum.at(best, codes[order][i], p)
+        sim = rng.integers(0, days, len(codes))
+        # by code, then simulated day (a stable sort of one key: the order np.lexsort gives)
+        order = np.argsort(codes * days + sim, kind="stable")
+        best = _scan_runs(
+            codes[order], sim[order], n_e[order], prior_rate[order], span_days, params, least=n_codes
+        )
         minima.append(best[best < 1])
     return _threshold_from_minima(
         np.concatenate(minima) if minima else np.ones(1),

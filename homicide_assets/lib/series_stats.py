@@ -16,6 +16,7 @@ Pure numpy/scipy; no Dagster. Used by :mod:`homicide_assets.lib.series`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,6 +143,28 @@ def knox_pairs(
     return pairs, len(pairs), close_time
 
 
+def _close_in_time(days: np.ndarray, i: np.ndarray, j: np.ndarray, time_days: float):
+    """A function of an assignment of ``days`` (the same values in any order) counting the
+    pairs ``(i, j)`` within ``time_days``. Whole days are counted as 32-bit integers from
+    the first (the same count as in floating point, at half the memory traffic per
+    permutation); other days in floating point."""
+    first = float(days.min())
+    whole = bool(np.all(days == np.floor(days))) and float(days.max()) - first < 2**30
+    if not whole:
+        return lambda d: int((np.abs(d[i] - d[j]) <= time_days).sum())
+    i32, j32 = i.astype(np.int32), j.astype(np.int32)
+    limit = math.floor(time_days)  # |a - b| <= t for whole a, b exactly when |a - b| <= floor(t)
+
+    def close(d: np.ndarray) -> int:
+        d = (d - first).astype(np.int32)
+        diff = d[i32]
+        diff -= d[j32]
+        np.abs(diff, out=diff)
+        return int(np.count_nonzero(diff <= limit))
+
+    return close
+
+
 def knox_test(
     days, points_m, space_m: float = 1_000.0, time_days: float = 14.0, permutations: int = 999, seed: int = 0
 ) -> KnoxResult:
@@ -160,13 +183,13 @@ def knox_test(
     if n < 2 or n_space == 0:
         return KnoxResult(n, space_m, time_days, n_space, n_time, 0, 0.0, 1.0, 0)
     i, j = pairs[:, 0], pairs[:, 1]
-    observed = int((np.abs(days[i] - days[j]) <= time_days).sum())
+    close = _close_in_time(days, i, j, time_days)
+    observed = close(days)
     expected = n_space * n_time / total_pairs
     rng = np.random.default_rng(seed)
     at_least = 1
     for _ in range(permutations):
-        d = days[rng.permutation(n)]
-        if int((np.abs(d[i] - d[j]) <= time_days).sum()) >= observed:
+        if close(days[rng.permutation(n)]) >= observed:
             at_least += 1
     return KnoxResult(
         n,
@@ -274,6 +297,7 @@ class SpaceTimeScan:
             np.zeros((n, len(self.radii))) if parent_share is None else np.asarray(parent_share, dtype=float)
         )
         self._spatial: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._local: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         #: per event and radius: events of its group within the radius at any time
         self._counts = np.zeros((n, len(self.radii)))
         for g in np.unique(self.groups):
@@ -293,42 +317,53 @@ class SpaceTimeScan:
                 np.concatenate([j, i]),
                 np.concatenate([d, d]),
             )
+            # the same pairs in the group's own positions (rows are in ascending order)
+            local = np.full(n, -1, dtype=np.int64)
+            local[rows] = np.arange(len(rows))
+            self._local[int(g)] = (local[self._spatial[int(g)][1]], local[self._spatial[int(g)][2]])
 
-    def _cylinders(self, days: np.ndarray, group: int):
+    def _cylinders(self, days: np.ndarray, group: int, least: bool = False):
         """Every cylinder of ``group`` under the dates ``days``: a circle around an event
         (the centre) and a window from one event in the circle to a later one.
 
         Returns (centre, radius index, first row, last row, further events c, window days,
         mu, p) where ``c`` counts the events in the window after its first, ``mu`` their
-        expectation and ``p`` = P(at least ``c`` | ``mu``).
+        expectation and ``p`` = P(at least ``c`` | ``mu``). With ``least``, only the least
+        ``p`` (1.0 when there is no cylinder): for a given ``c``, ``p`` grows with ``mu``, so
+        it is the least over ``c`` of ``p`` at the least ``mu``, without a ``p`` per cylinder.
+
+        Worked in the group's own positions (0 .. its events - 1), which keep the order of
+        its rows; rows are mapped back on return.
         """
-        rows, i_all, j_all, d_all = self._spatial[group]
+        rows, _i, _j, d_all = self._spatial[group]
+        i_all, j_all = self._local[group]
         n_group = len(rows)
-        n = len(days)
-        group_days = np.sort(days[rows])
-        gap_all = days[j_all] - days[i_all]
+        t = days[rows]
+        group_days = np.sort(t)
+        gap_all = t[j_all] - t[i_all]
         near_time = np.abs(gap_all) <= self.max_days
         # the group's events around each centre at other times, and how many events that is
-        near_in_r = np.zeros((n, len(self.radii)))
+        near_in_r = np.zeros((n_group, len(self.radii)))
         for k, r in enumerate(self.radii):
             sel = near_time & (d_all <= r)
-            near_in_r[:, k] = np.bincount(i_all[sel], minlength=n)
-        near_all = np.zeros(n)
-        t = days[rows]
-        near_all[rows] = (
+            near_in_r[:, k] = np.bincount(i_all[sel], minlength=n_group)
+        near_all = (
             np.searchsorted(group_days, t + self.max_days, side="right")
             - np.searchsorted(group_days, t - self.max_days, side="left")
             - 1
-        )
+        ).astype(float)
+        counts, parent = self._counts[rows], self.parent_share[rows]
         # each centre's neighbours near in time, the centre itself included
-        centre = np.concatenate([i_all[near_time], rows])
-        other = np.concatenate([j_all[near_time], rows])
-        dist = np.concatenate([d_all[near_time], np.zeros(len(rows))])
+        own = np.arange(n_group)
+        centre = np.concatenate([i_all[near_time], own])
+        other = np.concatenate([j_all[near_time], own])
+        dist = np.concatenate([d_all[near_time], np.zeros(n_group)])
         out = []
+        least_p = 1.0
         for k, r in enumerate(self.radii):
             sel = dist <= r
             c_, o_ = centre[sel], other[sel]
-            order = np.lexsort((o_, days[o_], c_))
+            order = np.lexsort((o_, t[o_], c_))
             c_, o_ = c_[order], o_[order]
             m = len(c_)
             for off in range(self.min_events - 1, self.max_events):
@@ -337,31 +372,35 @@ class SpaceTimeScan:
                 first = np.arange(m - off)
                 last = first + off
                 ok = c_[last] == c_[first]
-                window = days[o_[last]] - days[o_[first]]
+                window = t[o_[last]] - t[o_[first]]
                 ok &= window <= self.max_days
                 first, last, window = first[ok], last[ok], window[ok]
                 cc = c_[first]
                 # the group's events expected in the window at its average rate, times the share
                 # of them that fall within the radius of the centre
                 in_window = (n_group - 1) * np.minimum((window + 1) / self.span_days, 1.0)
-                other_here = self._counts[cc, k] - near_in_r[cc, k]
+                other_here = counts[cc, k] - near_in_r[cc, k]
                 other_all = n_group - 1 - near_all[cc]
-                share = (other_here + self.prior_events * self.parent_share[cc, k]) / (
-                    other_all + self.prior_events
-                )
+                share = (other_here + self.prior_events * parent[cc, k]) / (other_all + self.prior_events)
                 mu = in_window * share
+                if least:
+                    if len(mu):
+                        least_p = min(least_p, float(poisson_tail(off, mu.min())))
+                    continue
                 out.append(
                     (
-                        cc,
+                        rows[cc],
                         np.full(len(cc), k),
-                        o_[first],
-                        o_[last],
+                        rows[o_[first]],
+                        rows[o_[last]],
                         np.full(len(cc), off),
                         window,
                         mu,
                         poisson_tail(np.full(len(cc), off), mu),
                     )
                 )
+        if least:
+            return least_p
         if not out:
             z = np.zeros(0, dtype=np.int64)
             return z, z, z, z, z, z, np.zeros(0), np.zeros(0)
@@ -395,8 +434,7 @@ class SpaceTimeScan:
                     own = np.where(use_own, own, parent)
                 days[rows] = np.clip(own, self.days.min(), self.days.max())
             for g in self._spatial:
-                p = self._cylinders(days, g)[7]
-                minima[g].append(float(p.min()) if len(p) else 1.0)
+                minima[g].append(self._cylinders(days, g, least=True))
         per_group = false_alarms / max(len(self._spatial), 1)
         out = {}
         for g, values in minima.items():

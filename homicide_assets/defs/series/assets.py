@@ -34,7 +34,6 @@ from homicide_assets.lib.series import (
     find_series,
 )
 from homicide_assets.lib.series_decisions import record_series
-from homicide_assets.lib.series_stats import knox_test, project_m
 from homicide_assets.resources import PlatformResource
 
 OWNERS = ["team:force-data-engineering"]
@@ -50,12 +49,6 @@ INPUTS = {
     "me_deaths": AssetIn(key=AssetKey(["staged", "me_deaths"])),
     "safeguarding_contacts": AssetIn(key=AssetKey(["staged", "safeguarding_contacts"])),
 }
-#: Knox test reported in the metadata: pairs within this distance and this many days.
-KNOX_SPACE_M = 1_000.0
-KNOX_DAYS = 14.0
-KNOX_PERMUTATIONS = 199
-
-
 class SeriesConfig(Config):
     """Run config of the series search (defaults are the thresholds chosen on seed 1)."""
 
@@ -94,24 +87,14 @@ class SeriesConfig(Config):
 
 
 
-def _knox(profiles: pl.DataFrame) -> dict:
-    police = profiles.filter(
-        pl.col("has_police_report") & pl.col("lat").is_not_null() & pl.col("lon").is_not_null()
-    )
-    if police.height < 3:
+def _knox(result) -> dict:
+    knox = result.search.knox
+    if knox is None:
         return {"knox_test": MetadataValue.text("too few police-reported deaths with a place")}
-    result = knox_test(
-        police["day"].to_numpy(),
-        project_m(police["lat"].to_numpy(), police["lon"].to_numpy()),
-        KNOX_SPACE_M,
-        KNOX_DAYS,
-        permutations=KNOX_PERMUTATIONS,
-        seed=0,
-    )
     return {
-        "knox_test": MetadataValue.text(result.describe()),
-        "knox_p_value": MetadataValue.float(result.p_value),
-        "knox_ratio": MetadataValue.float(float(result.ratio)),
+        "knox_test": MetadataValue.text(knox.describe()),
+        "knox_p_value": MetadataValue.float(knox.p_value),
+        "knox_ratio": MetadataValue.float(float(knox.ratio)),
     }
 
 
@@ -179,7 +162,13 @@ def series_search(
         "me_deaths": me_deaths,
         "safeguarding_contacts": safeguarding_contacts,
     }
-    result = find_series(death_register, person_clusters, staged, params)
+    result = find_series(
+        death_register, person_clusters, staged, params, held=platform.paths().models / "series"
+    )
+    if result.searched_because is None:
+        context.log.info("series search: the deaths and what they share are unchanged; held search reused")
+    else:
+        context.log.info(f"series search: searched all pairs ({result.searched_because})")
     changes = record_series(
         platform.database_url(), result.linked_series, channel=alert_channel.channel(), alert=config.alert
     )
@@ -202,6 +191,10 @@ def series_search(
             "dagster/row_count": links.height,
             "links_at_threshold": linked.height,
             "candidate_pairs_scored": result.candidate_pairs,
+            "search": "held search reused: the deaths, the people, places and things they share, the "
+            "parameters and the code are unchanged since it ran (models/series/)"
+            if result.searched_because is None
+            else f"searched all candidate pairs: {result.searched_because}",
             "link_threshold": params.link_threshold,
             "links_by_kind": markdown_table(kinds, 20),
             "top_links": markdown_table(
@@ -253,7 +246,7 @@ def series_search(
                 f"{params.unexpected_false_alarms_per_year} false alarms a year (Monte Carlo, "
                 f"{params.unexpected_simulations} simulations)"
             ),
-            **_knox(result.profiles),
+            **_knox(result),
         },
     )
 
