@@ -69,16 +69,18 @@ def _prepare_environment() -> DataDir:
 
 
 def take_landing(data_dir: DataDir, interval: float = BUILD_LOOK_INTERVAL_SECONDS, while_waiting=None):
-    """Two looks at landing, as the sensor makes, then receive the files that held still
-    (``while_waiting``, when given, is called once before the wait between the looks)."""
+    """Two looks at landing, as the sensor makes, then receive the files that held still.
+    ``while_waiting``, when given, is called once between the looks, which are then at least
+    ``interval`` apart (the time it took counts towards the wait)."""
     from homicide_assets.lib.landing import look, receive
     from homicide_assets.lib.registry import default_registry
 
     first = look(data_dir, {})
     if first.pending:
+        started = time.monotonic()
         if while_waiting is not None:
             while_waiting()
-        time.sleep(interval)
+        time.sleep(max(0.0, interval - (time.monotonic() - started)))
     second = look(data_dir, first.cursor)
     return receive(data_dir, default_registry(), second.ready), second.pending
 
@@ -136,10 +138,10 @@ def run_build(quiet: bool = False) -> dict:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     # Files waiting in landing mean checks to run in this process: Great Expectations is
-    # imported in the background meanwhile (the wait between the looks, parsing, staging).
-    from homicide_assets.lib.quality import start_great_expectations
+    # imported during the wait between the two looks.
+    from homicide_assets.lib.quality import load_great_expectations
 
-    outcome, still_pending = take_landing(data_dir, while_waiting=start_great_expectations)
+    outcome, still_pending = take_landing(data_dir, while_waiting=load_great_expectations)
     timings["receive_seconds"] = time.perf_counter() - t0
     say(f"landing: {len(outcome.accepted)} new deliveries, {len(outcome.duplicates)} identical re-deliveries "
         f"(no-op), {len(outcome.quarantined)} quarantined by name or agreement"

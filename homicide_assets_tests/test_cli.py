@@ -60,3 +60,31 @@ def test_a_configured_key_is_never_replaced(platform_env, monkeypatch):
     monkeypatch.setenv("HOMICIDE_PSEUDONYM_KEY", "configured-key-0123456789abcdef")
     _ensure_pseudonym_key(platform_env)
     assert not (platform_env.root / ".pseudonym_key").exists()
+
+
+def test_a_file_still_being_written_during_the_wait_between_looks_is_not_taken(platform_env):
+    """``build`` loads Great Expectations between its two looks at landing: whatever runs there,
+    the second look comes after it, so a file that grew meanwhile waits for the next build."""
+    from pathlib import Path
+
+    from homicide_assets.cli import take_landing
+    from homicide_assets.lib.settings import SEEDS_DIR
+
+    sample = Path(SEEDS_DIR) / "sample_deliveries" / "landing" / "wmp"
+    steady, growing = sorted(sample.glob("wmp__death_reports__*.csv"))[:2]
+    folder = platform_env.root / "landing" / "wmp"
+    folder.mkdir(parents=True)
+    for src in (steady, growing):
+        (folder / src.name).write_bytes(src.read_bytes())
+    calls = []
+
+    def still_writing() -> None:
+        calls.append(1)
+        with (folder / growing.name).open("ab") as out:
+            out.write(b"\r\n")
+
+    outcome, pending = take_landing(platform_env, interval=0.2, while_waiting=still_writing)
+    assert calls == [1]
+    assert [d.file_name for d in outcome.accepted] == [steady.name]
+    assert (folder / growing.name).exists() and not (folder / steady.name).exists()
+    assert pending

@@ -342,11 +342,10 @@ def test_empty_staged_frame_passes(staged):
     assert report.rows == 0 and report.passed("ERROR")
 
 
-def test_great_expectations_imported_in_the_background_is_the_context_validation_uses(tmp_path):
-    """``start_great_expectations`` (what ``build`` calls while files wait in landing) imports GX
-    and makes the context in another thread; the first validation uses that context instead of
-    making its own, and its verdicts are those of a validation that imported GX itself (a fresh
-    process each)."""
+def test_great_expectations_loaded_while_waiting_is_the_context_validation_uses(tmp_path):
+    """``load_great_expectations`` (what ``build`` calls between its looks at landing) imports GX
+    and makes the context; the first validation uses that context instead of making its own,
+    and its verdicts are those of a validation that imported GX itself (a fresh process each)."""
     import subprocess
     import sys
 
@@ -360,10 +359,10 @@ def test_great_expectations_imported_in_the_background_is_the_context_validation
         "from homicide_assets_tests.bad_inputs.rows import good_rows, raw_frame\n"
         "context = None\n"
         "if sys.argv[1] == 'background':\n"
-        "    thread = quality.start_great_expectations()\n"
-        "    assert quality.start_great_expectations() is thread  # one import per process\n"
-        "    thread.join()\n"
+        "    quality.load_great_expectations()\n"
         "    context = quality._GX_STATE['context']\n"
+        "    quality.load_great_expectations()  # one context per process\n"
+        "    assert quality._GX_STATE['context'] is context\n"
         "else:\n"
         "    assert 'great_expectations' not in sys.modules\n"
         "staged = stage_feed('death_reports', raw_frame('death_reports', good_rows('death_reports', 20)),\n"

@@ -10,8 +10,8 @@ a few unexpected values (personal columns masked), the GX result JSON and a self
 HTML page an analyst can open without network access.
 
 No Dagster import here; ``defs/quality`` wraps it in asset checks. GX itself (seconds to
-import) is imported on first validation, not when this module is imported, or in the
-background once a caller knows a validation is coming (:func:`start_great_expectations`).
+import) is imported on first validation, not when this module is imported, or while a
+caller that knows a validation is coming waits anyway (:func:`load_great_expectations`).
 """
 
 from __future__ import annotations
@@ -375,28 +375,21 @@ _GX_LOCK = threading.Lock()
 _GX_STATE: dict[str, Any] = {}
 
 
-def start_great_expectations() -> threading.Thread:
-    """Import Great Expectations and make this process's context in a background thread.
+def load_great_expectations() -> None:
+    """Import Great Expectations and make this process's context now, in this thread.
 
     Importing GX takes seconds (pandas, scipy.stats, altair and GX's own modules); a caller
-    that knows a validation is coming (``build``, with deliveries waiting in landing) starts it
-    here, so the import overlaps what the process does first (the wait between two looks at
-    landing, parsing, staging). :func:`validate_staged` waits for it under the same lock. If
-    the import fails here, the first validation imports GX again and fails in its own check.
+    that must wait anyway before validating (``build``, between its two looks at landing) loads
+    it here, so the wait and the import overlap. Not in a thread of its own: two threads
+    importing the same packages at once can meet in a circular import, which Python reports as
+    a deadlock error in one of them. If the import fails here, the first validation imports GX
+    again and fails in its own check.
     """
-    def _start() -> None:
-        with _GX_LOCK:
-            try:
-                _gx_context()
-            except Exception:  # noqa: BLE001 - validation repeats the import and reports it
-                pass
-
     with _GX_LOCK:
-        thread = _GX_STATE.get("starting")
-        if thread is None:
-            thread = _GX_STATE["starting"] = threading.Thread(target=_start, name="great-expectations-import")
-            thread.start()
-    return thread
+        try:
+            _gx_context()
+        except Exception:  # noqa: BLE001 - validation repeats the import and reports it
+            pass
 
 
 def _gx_context() -> None:
