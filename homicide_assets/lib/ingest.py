@@ -149,38 +149,17 @@ class StagingState:
     def save(self, folder: Path) -> None:
         """Replace ``folder`` with this state: written beside it, then renamed into place, so a
         crash leaves the old state or the new one (or none: the next staging is whole)."""
-        import json
-        import shutil
-        import uuid
+        from homicide_assets.lib.held import save_frames
 
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            tmp.mkdir()
-            for name in self.FRAMES:
-                getattr(self, name).write_parquet(tmp / f"{name}.parquet")
-            (tmp / "state.json").write_text(json.dumps(self.meta, sort_keys=True), encoding="utf-8")
-            old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.old")
-            if folder.exists():
-                folder.rename(old)
-            tmp.rename(folder)
-            shutil.rmtree(old, ignore_errors=True)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        save_frames(folder, {name: getattr(self, name) for name in self.FRAMES}, self.meta)
 
     @classmethod
     def load(cls, folder: Path) -> StagingState | None:
         """The state in ``folder``; None when there is none, it cannot be read or is of another format."""
-        import json
+        from homicide_assets.lib.held import load_frames
 
-        try:
-            meta = json.loads((folder / "state.json").read_text(encoding="utf-8"))
-            if meta.get("format") != STAGING_STATE_FORMAT:
-                return None
-            frames = {name: pl.read_parquet(folder / f"{name}.parquet") for name in cls.FRAMES}
-        except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):
-            return None
-        return cls(**frames, meta=meta)
+        got = load_frames(folder, cls.FRAMES, STAGING_STATE_FORMAT)
+        return None if got is None else cls(**got[0], meta=got[1])
 
 
 def staging_state_folder(data_dir: DataDir, feed: str) -> Path:

@@ -32,7 +32,9 @@ from typing import Any, ClassVar
 
 import polars as pl
 
+from homicide_assets.lib import held
 from homicide_assets.lib.geography import la_of_points
+from homicide_assets.lib.held import save_frames
 from homicide_assets.lib.linkage import (
     DEFAULT_THRESHOLD,
     RESCORE_FLAG,
@@ -1060,44 +1062,10 @@ def build_death_register(
     )
 
 
-def save_frames(folder: Path, frames: Mapping[str, pl.DataFrame], meta: Mapping[str, Any]) -> None:
-    """Replace ``folder`` with ``<name>.parquet`` per frame and ``state.json``: written
-    beside it, then renamed into place, so a crash leaves the old state or the new one (or
-    none: the next run rebuilds whole)."""
-    import json
-    import shutil
-    import uuid
-
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.mkdir()
-        for name, frame in frames.items():
-            frame.write_parquet(tmp / f"{name}.parquet")
-        (tmp / "state.json").write_text(json.dumps(dict(meta), sort_keys=True), encoding="utf-8")
-        old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.old")
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def load_frames(folder: Path, names: Sequence[str]) -> tuple[dict[str, pl.DataFrame], dict[str, Any]] | None:
     """The frames and meta :func:`save_frames` wrote; None when missing, unreadable or of
     another :data:`STATE_FORMAT`."""
-    import json
-
-    folder = Path(folder)
-    try:
-        meta = json.loads((folder / "state.json").read_text(encoding="utf-8"))
-        if meta.get("format") != STATE_FORMAT:
-            return None
-        return {n: pl.read_parquet(folder / f"{n}.parquet") for n in names}, meta
-    except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):
-        return None
+    return held.load_frames(folder, names, STATE_FORMAT)
 
 
 class _HeldFrames:

@@ -81,7 +81,7 @@ class HeldSearch:
     knox: KnoxResult | None
 
     def save(self, folder: Path) -> None:
-        from homicide_assets.lib.linkage_register import save_frames
+        from homicide_assets.lib.held import save_frames
 
         meta = {"format": STATE_FORMAT, "digest": self.digest, "candidate_pairs": self.candidate_pairs}
         meta["knox"] = None if self.knox is None else asdict(self.knox)
@@ -91,19 +91,14 @@ class HeldSearch:
     def load(cls, folder: Path) -> HeldSearch | None:
         """The held search, or None when there is none (or it is unreadable or of another
         format: the search then runs whole)."""
-        import json
+        from homicide_assets.lib.held import load_frames
 
-        folder = Path(folder)
+        got = load_frames(folder, ("links", "groups"), STATE_FORMAT)
+        if got is None:
+            return None
+        frames, meta = got
         try:
-            meta = json.loads((folder / "state.json").read_text(encoding="utf-8"))
-            if meta.get("format") != STATE_FORMAT:
-                return None
-            return cls(
-                digest=str(meta["digest"]),
-                links=pl.read_parquet(folder / "links.parquet"),
-                groups=pl.read_parquet(folder / "groups.parquet"),
-                candidate_pairs=int(meta["candidate_pairs"]),
-                knox=None if meta["knox"] is None else KnoxResult(**meta["knox"]),
-            )
-        except (OSError, ValueError, KeyError, TypeError, pl.exceptions.PolarsError):
+            knox = None if meta["knox"] is None else KnoxResult(**meta["knox"])
+            return cls(str(meta["digest"]), frames["links"], frames["groups"], int(meta["candidate_pairs"]), knox)
+        except (KeyError, TypeError, ValueError):
             return None
