@@ -32,8 +32,8 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from homicide_assets.lib import held
 from homicide_assets.lib.geography import la_of_points
+from homicide_assets.lib.held import load_frames as _load_frames
 from homicide_assets.lib.held import save_frames
 from homicide_assets.lib.linkage import (
     DEFAULT_THRESHOLD,
@@ -1065,7 +1065,7 @@ def build_death_register(
 def load_frames(folder: Path, names: Sequence[str]) -> tuple[dict[str, pl.DataFrame], dict[str, Any]] | None:
     """The frames and meta :func:`save_frames` wrote; None when missing, unreadable or of
     another :data:`STATE_FORMAT`."""
-    return held.load_frames(folder, names, STATE_FORMAT)
+    return _load_frames(folder, names, STATE_FORMAT)
 
 
 class _HeldFrames:

@@ -6,9 +6,8 @@ officers, clinicians, institutions, substances), and of its parameters and code.
 whose profiles and entities are the same as the held search's, row for row, with the same
 parameters and code, gets the held links and group evidence back instead of weighing every
 pair and rerunning the Monte Carlo scans: the same result, because nothing it is computed
-from has changed. A police extract that corrects a narrative, a lessons or compliance
-delivery, or a re-sent file leaves them alone; a new or changed death, person key or shared
-entity does not, and the search runs whole.
+from has changed. A police extract that only corrects a narrative leaves them alone; a new
+or changed death, person key or shared entity does not, and the search runs whole.
 
 The held links carry the evidence in words, which may name people: the folder is as
 sensitive as ``warehouse/series/`` (SECURITY.md) and goes with it when data is deleted.
