@@ -1,5 +1,6 @@
 """A build after one new delivery refreshes only what the delivery changes, and its outputs
-equal a build from scratch on the same landing contents (given the same held linkage model):
+equal a build from scratch on the same landing contents (given the same held linkage model
+and series search):
 after a corrected record, then after the next day's extract carrying a new death."""
 
 from __future__ import annotations
@@ -96,7 +97,10 @@ def test_incremental_build_refreshes_only_the_changed_feed_and_equals_a_full_bui
     idle = run_build(quiet=True)
     assert idle["failed_jobs"] == [] and idle["accepted"] == 0 and 0 < idle["refreshed_assets"] < again["refreshed_assets"]
 
-    # the next day's extract: one new death, staged on the held rows, linked incrementally
+    # the next day's extract: one new death, staged on the held rows, linked incrementally,
+    # searched for series incrementally against the held search's basis
+    series_before = tmp_path / "series_before"
+    shutil.copytree(incremental / "models" / "series", series_before)
     sent = tmp_path / "sent"
     (sent / "wmp").mkdir(parents=True)
     (sent / "wmp" / new_file.name).write_bytes(new_bytes)
@@ -113,6 +117,8 @@ def test_incremental_build_refreshes_only_the_changed_feed_and_equals_a_full_bui
     meta = instance.get_latest_materialization_event(
         AssetKey(["linkage", "person_matches"])).asset_materialization.metadata
     assert meta["model"].value == "reused" and meta["records_new"].value == 1 and meta["records_changed"].value == 0
+    meta = instance.get_latest_materialization_event(AssetKey(["series", "case_links"])).asset_materialization.metadata
+    assert meta["search"].value.startswith("incremental: 1 deaths new or changed"), meta["search"].value
 
     shutil.copytree(SAMPLE, scratch / "landing")
     (scratch / "landing" / "wmp" / new_file.name).write_bytes(new_bytes)
@@ -124,6 +130,10 @@ def test_incremental_build_refreshes_only_the_changed_feed_and_equals_a_full_bui
     shutil.copytree(held / "model", given / "model")
     for name in ("state.json", "records.parquet"):
         shutil.copy(held / name, given / name)
+    # Likewise the series search: given the state held before the new death, it weighs the
+    # deaths against that search's basis, as the incremental build did (that this equals a
+    # whole search against the same basis is test_series_held.py's).
+    shutil.copytree(series_before, scratch / "models" / "series")
     _use(scratch, monkeypatch)
     assert run_build(quiet=True)["failed_jobs"] == []
     meta = DagsterInstance.get().get_latest_materialization_event(

@@ -672,8 +672,8 @@ def _same_result(x, y) -> None:
 
 def test_held_search_is_reused_only_while_its_inputs_are_unchanged(port_world, tmp_path):
     """The held search comes back (the same tables as searching again) while the deaths and
-    what they share are unchanged; a new shared person, a changed death or other parameters
-    make it search again, and that search equals one with nothing held."""
+    what they share are unchanged; a new scan group or other parameters make it search whole,
+    and that search equals one with nothing held."""
     w, first, second, scratch = port_world
     register, clusters, staged = w.frames()
     held = tmp_path / "series"
@@ -688,14 +688,16 @@ def test_held_search_is_reused_only_while_its_inputs_are_unchanged(port_world, t
     _same_result(again, scratch)
     assert again.background.n_deaths == scratch.background.n_deaths  # measured on first use
 
-    # The same finder in a third death (a person key shared): searched again, as from scratch.
+    # The same finder in a third GHB death (a person key shared): searched again. A third GHB
+    # death gives the space-time scan a GHB group to test, which the held thresholds lack, so
+    # it searches whole, as from scratch (test_series_held.py: what changes incrementally).
     third = w.add_police_death(180, *_offset(*SUBURB, 100, 50), "poisoning_drugs", ["ghb"], sex="m", age=24)
     w.add_person(third, "finder", "pk-finder", "Stephen", "Smith")
     register3, clusters3, staged3 = w.frames()
     w.deaths.pop()
     w.persons.pop()
     grown = find_series(register3, clusters3, staged3, held=held)
-    assert grown.searched_because is not None
+    assert grown.how == "whole" and "substance:ghb" in grown.searched_because, grown.searched_because
     _same_result(grown, find_series(register3, clusters3, staged3))
     assert grown.case_links.height != scratch.case_links.height
 

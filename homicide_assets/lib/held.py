@@ -11,11 +11,15 @@ from typing import Any
 import polars as pl
 
 
-def save_frames(folder: Path, frames: Mapping[str, pl.DataFrame], meta: Mapping[str, Any]) -> None:
+def save_frames(
+    folder: Path, frames: Mapping[str, pl.DataFrame], meta: Mapping[str, Any], keep: Sequence[str] = ()
+) -> None:
     """Replace ``folder`` with ``<name>.parquet`` per frame and ``state.json``: written
     beside it, then renamed into place, so a crash leaves the old state or the new one (or
-    none: the next run rebuilds whole)."""
+    none: the next run rebuilds whole). ``keep`` names frames carried over unchanged from the
+    folder's current state (hard-linked where the file system allows, else copied)."""
     import json
+    import os
     import shutil
     import uuid
 
@@ -24,6 +28,12 @@ def save_frames(folder: Path, frames: Mapping[str, pl.DataFrame], meta: Mapping[
     tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.tmp")
     try:
         tmp.mkdir()
+        for name in keep:
+            source = folder / f"{name}.parquet"
+            try:
+                os.link(source, tmp / source.name)
+            except OSError:
+                shutil.copy2(source, tmp / source.name)
         for name, frame in frames.items():
             frame.write_parquet(tmp / f"{name}.parquet")
         (tmp / "state.json").write_text(json.dumps(dict(meta), sort_keys=True), encoding="utf-8")

@@ -237,6 +237,10 @@ class SeriesParams:
     knox_space_m: float = 1_000.0
     knox_days: float = 14.0
     knox_permutations: int = 199
+    #: a held search (models/series/) weighs new and changed deaths against the background,
+    #: thresholds and Knox test of its last whole search until the deaths new, changed or gone
+    #: since then reach this share of that search's deaths; the next build then searches whole
+    reestimate_fraction: float = 0.05
 
     def with_(self, **kw) -> SeriesParams:
         return replace(self, **kw)
@@ -702,8 +706,10 @@ def _counts(values: pl.Series) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in counts.iter_rows()}
 
 
-def measure_background(profiles: pl.DataFrame, params: SeriesParams) -> Background:
-    """How common each attribute is among the deaths being searched (the ``u`` of every item)."""
+def measure_background(profiles: pl.DataFrame, params: SeriesParams, with_density: bool = True) -> Background:
+    """How common each attribute is among the deaths being searched (the ``u`` of every item).
+
+    ``with_density=False`` leaves the neighbour counts NaN (a held search holds its own)."""
     police = profiles.filter(pl.col("has_police_report"))
     n = max(profiles.height, 1)
     days = profiles["day"]
@@ -750,7 +756,7 @@ def measure_background(profiles: pl.DataFrame, params: SeriesParams) -> Backgrou
     has_geo = profiles["lat"].is_not_null() & profiles["lon"].is_not_null()
     geo_idx = np.flatnonzero(has_geo.to_numpy())
     density = np.full((profiles.height, len(DENSITY_RADII_M)), np.nan)
-    if len(geo_idx):
+    if len(geo_idx) and with_density:
         pts = project_m(profiles["lat"].to_numpy()[geo_idx], profiles["lon"].to_numpy()[geo_idx])
         density[geo_idx] = local_density(pts)
     return Background(
@@ -924,9 +930,11 @@ def shared_entities(
         entities = entities.with_columns(p_link=pl.lit(1.0), n_named=pl.lit(None, pl.Int64))
     if "n_area" not in entities.columns:
         entities = entities.with_columns(n_area=pl.lit(None, pl.Int64))
-    ent = entities.select(
+    ent_all = entities.select(
         "idx", "etype", "entity", "role", "label", "n_deaths", "n_upto", "day", "p_link", "n_named", "n_area"
     )
+    # the rows of the pairs' own deaths (a few pairs - a held search's - need not join them all)
+    ent = ent_all.filter(pl.col("idx").is_in(pl.concat([pairs["a"], pairs["b"]]).unique()))
     # Only pairs sharing an entity can gain anything here: find them on integer codes of the
     # entities (a pair meets every entity of its first death, then keeps those of its second),
     # then join the full rows for those pairs alone.
@@ -999,9 +1007,12 @@ def shared_entities(
             .select("a", "b", "etype", "entity", _later=pl.max_horizontal("day_a", "day_b"))
             .unique(["a", "b", "etype", "entity"])
         )
+        their = ent_all.filter(pl.col("etype") == "person").join(
+            people.select("etype", "entity").unique(), on=["etype", "entity"], how="semi"
+        )
         other = (
             people.join(
-                ent.select("etype", "entity", pl.col("idx").alias("d"), pl.col("day").alias("day_d")).unique(
+                their.select("etype", "entity", pl.col("idx").alias("d"), pl.col("day").alias("day_d")).unique(
                     ["etype", "entity", "d"]
                 ),
                 on=["etype", "entity"],
@@ -1105,8 +1116,13 @@ def shared_entities(
         _named=named,
         _p_same=p_same,
     ).filter(pl.col("_m") > 0)
-    # one row per pair and entity: the role pair that weighs most
-    both = both.sort("bits", descending=True).unique(["a", "b", "etype", "entity"], keep="first")
+    # one row per pair and entity: the role pair that weighs most (ties by roles and names, so
+    # a pair gets the same words whichever pairs it is weighed with)
+    both = both.sort(
+        ["bits", "role_a", "role_b", "label_a", "label_b"],
+        descending=[True, False, False, False, False],
+        nulls_last=True,
+    ).unique(["a", "b", "etype", "entity"], keep="first")
     n_text = pl.col("n_deaths").cast(pl.String)
     text = (
         pl.when((pl.col("etype") == "person") & (pl.col("role_a") == pl.col("role_b")))
@@ -1248,14 +1264,20 @@ SUBSTANCE_WORDS = {
 
 class _KindIndex:
     """Police-reported deaths' kind features as boolean masks, for counting deaths alike in
-    several ways at once (built once per search, masks cached by feature)."""
+    several ways at once (built once per search, masks cached by feature).
 
-    def __init__(self, p: pl.DataFrame):
-        police = p["has_police_report"].fill_null(False).to_numpy()
+    The deaths counted (the *population*) are the police-reported rows of ``population``, or
+    of ``p`` itself when it is None (a whole search); the deaths weighed (the *members*: the
+    rows of ``p``, each pair's ``a`` and ``b``) are found in it by ``death_id``. A held search
+    (:mod:`homicide_assets.lib.series_held`) counts among the deaths of its last whole search
+    and weighs today's deaths, the new ones included, against them.
+    """
+
+    def __init__(self, p: pl.DataFrame, population: pl.DataFrame | None = None):
+        pop = p if population is None else population
+        police = pop["has_police_report"].fill_null(False).to_numpy()
         self.idx = np.flatnonzero(police)
-        self.pos = np.full(p.height, -1)
-        self.pos[self.idx] = np.arange(len(self.idx))
-        sub = p[self.idx]
+        sub = pop[self.idx]
         self.method = np.array([x if x is not None else "" for x in sub["method"].to_list()], dtype=object)
         self.loc = np.array(
             [x if x is not None else "" for x in sub["location_type"].to_list()], dtype=object
@@ -1266,9 +1288,36 @@ class _KindIndex:
         self.age = sub["age"].fill_null(-1).to_numpy()
         self._lists = {"s": sub["substances"], "v": sub["vulnerabilities"]}
         lat, lon = sub["lat"].to_numpy().astype(float), sub["lon"].to_numpy().astype(float)
-        self.xy = project_m(lat, lon, float(np.nanmean(p["lat"].to_numpy().astype(float))))
+        lat0 = float(np.nanmean(pop["lat"].to_numpy().astype(float)))
+        self.xy = project_m(lat, lon, lat0)
+        #: member row -> its position in the population (-1: not counted there)
+        self.pos = np.full(p.height, -1)
+        if population is None:
+            self.pos[self.idx] = np.arange(len(self.idx))
+            self.police = police
+            self._member_xy = None
+        else:
+            at = (
+                p.select("death_id", pl.int_range(pl.len()).alias("_m"))
+                .join(
+                    pop[self.idx].select("death_id", pl.int_range(pl.len()).alias("_pos")),
+                    on="death_id",
+                    how="inner",
+                )
+            )
+            self.pos[at["_m"].to_numpy()] = at["_pos"].to_numpy()
+            self.police = p["has_police_report"].fill_null(False).to_numpy()
+            self._member_xy = project_m(
+                p["lat"].to_numpy().astype(float), p["lon"].to_numpy().astype(float), lat0
+            )
         self.cache: dict[tuple, np.ndarray] = {}
         self._totals: dict[tuple, int] = {}
+
+    def member_xy(self, row: int) -> np.ndarray:
+        """Projected coordinates of a member (as the population's, for one counted there)."""
+        if self._member_xy is None:
+            return self.xy[self.pos[row]]
+        return self._member_xy[row]
 
     def mask(self, feature: tuple) -> np.ndarray:
         """Police-reported deaths with a feature: ``("method", m)``, ``("loc", t)``,
@@ -1336,9 +1385,9 @@ def _place_among_kind(ai, bi, r, index, bg, params, dist, same_inst, cache, meth
     drownings by water, custody deaths at a police station, drug deaths in the centre).
     Returns (bits or NaN to keep the all-deaths weighing, plain words or None)."""
     d = dist[r]
-    if not np.isfinite(d) or same_inst[r] or index.pos[ai] < 0 or index.pos[bi] < 0:
+    if not np.isfinite(d) or same_inst[r] or not index.police[ai] or not index.police[bi]:
         return np.nan, None
-    ca, cb = index.xy[index.pos[ai]], index.xy[index.pos[bi]]
+    ca, cb = index.member_xy(ai), index.member_xy(bi)
     if not (np.isfinite(ca[0]) and np.isfinite(cb[0])):
         return np.nan, None
     key = (method, loc)
@@ -1351,10 +1400,15 @@ def _place_among_kind(ai, bi, r, index, bg, params, dist, same_inst, cache, meth
         where = np.flatnonzero(mk)
         where = where[np.isfinite(index.xy[where, 0])]
         pts = index.xy[where]
-        cache[key] = (cKDTree(pts) if len(pts) else None, len(pts), where)
-    tree, n_kind, where = cache[key]
+        counted = np.zeros(len(index.idx), dtype=bool)
+        counted[where] = True
+        cache[key] = (cKDTree(pts) if len(pts) else None, len(pts), where, counted)
+    tree, n_kind, where, counted = cache[key]
     if tree is None:
         return np.nan, None
+    # the pair's own deaths among those counted (both, in a whole search; a death new since
+    # the held search's is not among them)
+    own = float(sum(1 for x in (ai, bi) if index.pos[x] >= 0 and counted[index.pos[x]]))
     d_eff = max(float(d), params.min_distance_m)
     if d_eff > DENSITY_RADII_M[-1]:
         return 0.0, None
@@ -1364,14 +1418,14 @@ def _place_among_kind(ai, bi, r, index, bg, params, dist, same_inst, cache, meth
     )
     if left is None:
         counts = tree.query_ball_point(np.vstack([ca, cb]), d_eff + 1e-6, return_length=True)
-        k = max(n_kind - 2, 0)
+        k = max(n_kind - own, 0)
     else:
         # the pair's own cluster left out (each of it counting 1 - its probability of belonging)
         hits = tree.query_ball_point(np.vstack([ca, cb]), d_eff + 1e-6)
         counts = [left.count_among(where[h]) if len(h) else 0.0 for h in hits]
-        k = max(left.count_among(where) - 2, 0.0)
-    # each centre counts itself and the other of the pair
-    near = max(float(np.mean(counts)) - 2.0, 0.0)
+        k = max(left.count_among(where) - own, 0.0)
+    # each centre counts itself and the other of the pair (those of them counted)
+    near = max(float(np.mean(counts)) - own, 0.0)
     expected = k * s_all
     ratio = (near + params.kind_place_prior_deaths) / (expected + params.kind_place_prior_deaths)
     share = min(s_all * ratio, 1.0)
@@ -1423,6 +1477,7 @@ def _joint_kind(
     dist,
     same_inst,
     kin=None,
+    population=None,
 ):
     """Weigh what kind of death a pair shares as one item, counted on the force's own deaths.
 
@@ -1443,7 +1498,7 @@ def _joint_kind(
     the deaths its signature is compared with (as the institution excess scan rates an
     entity against its deaths outside the run).
     """
-    index = _KindIndex(p)
+    index = _KindIndex(p, population)
     method = p["method"].to_numpy(allow_copy=True)
     loc = p["location_type"].to_numpy(allow_copy=True)
     sex = p["sex"].to_numpy(allow_copy=True)
@@ -1588,6 +1643,7 @@ def score_pairs(
     params: SeriesParams,
     first: pl.DataFrame | None = None,
     scores_only: bool = False,
+    population: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Weigh every item of evidence for each candidate pair.
 
@@ -1960,6 +2016,7 @@ def score_pairs(
                 dist=dist,
                 same_inst=same_inst,
                 kin=kin,
+                population=population,
             )
             sel = rows[done]
             for k in ("method", "location_type", "domestic", "gang", "profile", "substance", "vulnerability"):
@@ -2236,8 +2293,15 @@ class SeriesResult:
 
     @property
     def searched_because(self) -> str | None:
-        """Why the search ran (None: the held search was reused, its inputs unchanged)."""
+        """Why the search ran whole, or what it weighed again (None: the held search was
+        reused, its inputs unchanged)."""
         return self.search.searched_because
+
+    @property
+    def how(self) -> str:
+        """``whole``, ``incremental`` (only what changed weighed again, against the held
+        basis) or ``held`` (reused as it was)."""
+        return self.search.how
 
 
 def assemble_series(links: pl.DataFrame, profiles: pl.DataFrame, params: SeriesParams) -> pl.DataFrame:
@@ -2407,6 +2471,16 @@ class LinkSearch:
     knox: KnoxResult | None = None
     #: why the search ran whole, or None when the held search was reused
     searched_because: str | None = None
+    #: what the pairs and groups were weighed against (None: a held search reused as it was)
+    basis: SearchBasis | None = None
+    #: the first weighing's (a, b, score) of every candidate pair, the candidate pairs and the
+    #: scored pair links before group evidence joins them (what a held search keeps to weigh
+    #: only what changed)
+    first: pl.DataFrame | None = None
+    pairs: pl.DataFrame | None = None
+    scored: pl.DataFrame | None = None
+    #: how the search ran: "whole", "held" (reused as it was) or "incremental"
+    how: str = "whole"
 
     @property
     def background(self) -> Background:
@@ -2429,31 +2503,126 @@ def search_links(
     parameters and code, returns the held links and groups instead of searching again
     (:mod:`homicide_assets.lib.series_held`); ``searched_because`` says why it searched.
     """
-    from homicide_assets.lib.series_held import HeldSearch, search_digest
+    from homicide_assets.lib.series_held import HeldSearch, incremental_search, search_code, search_digest
 
     profiles = death_profiles(register, person_clusters, staged)
     entities = death_entities(profiles, person_clusters, staged)
-    digest, because = None, None
+    digest, code, because = None, None, None
     if held is not None:
-        digest = search_digest(profiles, entities, params)
+        digest, code = search_digest(profiles, entities, params), search_code(params)
         previous = HeldSearch.load(held)
         if previous is not None and previous.digest == digest:
             return LinkSearch(
-                previous.links, profiles, None, previous.candidate_pairs, previous.groups, params, previous.knox
+                previous.links,
+                profiles,
+                None,
+                previous.candidate_pairs,
+                previous.groups,
+                params,
+                previous.knox,
+                how="held",
             )
-        because = (
-            "no search held"
-            if previous is None
-            else "the deaths, the people or places they share, the parameters or the code changed"
-        )
+        if previous is None:
+            because = "no search held"
+        elif previous.code != code:
+            because = "the parameters or the code changed"
+        else:
+            got = incremental_search(previous, profiles, entities, params)
+            if not isinstance(got, str):
+                search, state = got
+                state.digest = digest
+                state.save(held)
+                return search
+            because = got
     search = _search(profiles, entities, params)
     search.searched_because = because
     if held is not None:
-        HeldSearch(digest, search.links, search.groups, search.candidate_pairs, search.knox).save(held)
+        HeldSearch.from_whole(search, entities, digest, code, params).save(held)
     return search
 
 
-def _search(profiles: pl.DataFrame, entities: pl.DataFrame, params: SeriesParams) -> LinkSearch:
+@dataclass
+class SearchBasis:
+    """What a search weighs its pairs and groups against.
+
+    A whole search measures it on today's deaths: the background (how common each kind of
+    death, place and thing is), the police-reported deaths a kind of death is counted among
+    (``population``: None for today's deaths themselves), the group scans' alarm thresholds
+    and the Knox test. A held search (:mod:`homicide_assets.lib.series_held`) keeps its last
+    whole search's basis and weighs new and changed deaths against it, until enough has
+    changed to measure it again, as linkage keeps its trained model. A threshold left None
+    is set by its scan's own Monte Carlo null on the deaths searched.
+    """
+
+    background: Background
+    population: pl.DataFrame | None = None
+    #: space-time scan group -> alarm threshold
+    scan_thresholds: dict[str, float] | None = None
+    excess_threshold: float | None = None
+    unexpected_threshold: float | None = None
+    knox: KnoxResult | None = None
+    knox_measured: bool = False
+
+
+def weigh_pairs(
+    pairs: pl.DataFrame,
+    profiles: pl.DataFrame,
+    entities: pl.DataFrame,
+    basis: SearchBasis,
+    params: SeriesParams,
+    first: pl.DataFrame | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Score ``pairs`` (every weighing pass) and return (scored links with their evidence,
+    the first weighing's (a, b, score) of every pair, or None without a second pass).
+
+    ``first`` gives the first weighing instead of scoring it (a held search rescoring only
+    some pairs' second weighing); the cluster-left-out passes then weigh ``pairs`` alone.
+    """
+    bg = basis.background
+    kw = {"population": basis.population}
+    if params.cluster_passes == 0:
+        return score_pairs(pairs, profiles, entities, bg, params, **kw), None
+    given = first is not None
+    if given and params.cluster_passes != 1:
+        raise ValueError("a given first weighing needs exactly one cluster-left-out pass")
+    if not given:
+        first = score_pairs(pairs, profiles, entities, bg, params, scores_only=True, **kw)
+    scored = first
+    # Weighed again with each pair's own cluster (the deaths the first weighing links to either
+    # of it) left out of its background: a series' other members are not the deaths its
+    # signature, or its finder's other finds, should be compared with.
+    for k in range(params.cluster_passes):
+        last = k == params.cluster_passes - 1
+        todo = pairs if given else reweighed_pairs(pairs, scored, params)
+        again = score_pairs(todo, profiles, entities, bg, params, first=scored, scores_only=not last, **kw)
+        scored = again if last else _with_scores(scored, again)
+    return scored, first
+
+
+def _search(
+    profiles: pl.DataFrame, entities: pl.DataFrame, params: SeriesParams, basis: SearchBasis | None = None
+) -> LinkSearch:
+    """The whole search: every candidate pair weighed against ``basis`` (measured on these
+    deaths when None)."""
+    if basis is None:
+        basis = SearchBasis(measure_background(profiles, params))
+    pairs = candidate_pairs(profiles, entities, basis.background, params)
+    scored, first = weigh_pairs(pairs, profiles, entities, basis, params)
+    search = link_search(scored, profiles, entities, basis, params, pairs.height)
+    search.first, search.pairs, search.scored = first, pairs, scored
+    return search
+
+
+def link_search(
+    scored: pl.DataFrame,
+    profiles: pl.DataFrame,
+    entities: pl.DataFrame,
+    basis: SearchBasis,
+    params: SeriesParams,
+    candidates: int,
+) -> LinkSearch:
+    """Scored pair links, group scans and the Knox test into one :class:`LinkSearch`
+    (thresholds and Knox the basis lacks are measured and kept in it)."""
     from homicide_assets.lib.series_scan import (
         excess_groups,
         group_links,
@@ -2461,31 +2630,27 @@ def _search(profiles: pl.DataFrame, entities: pl.DataFrame, params: SeriesParams
         unexpected_groups,
     )
 
-    bg = measure_background(profiles, params)
-    pairs = candidate_pairs(profiles, entities, bg, params)
+    bg = basis.background
     day = profiles["day"].to_numpy()
-    scored = score_pairs(pairs, profiles, entities, bg, params, scores_only=params.cluster_passes > 0)
-    # Weighed again with each pair's own cluster (the deaths the first weighing links to either
-    # of it) left out of its background: a series' other members are not the deaths its
-    # signature, or its finder's other finds, should be compared with.
-    for k in range(params.cluster_passes):
-        last = k == params.cluster_passes - 1
-        again = score_pairs(
-            reweighed_pairs(pairs, scored, params), profiles, entities, bg, params, first=scored, scores_only=not last
-        )
-        scored = again if last else _with_scores(scored, again)
     scored = scored.with_columns(
         visible_day=pl.Series(
             np.maximum(day[scored["a"].to_numpy()], day[scored["b"].to_numpy()]), dtype=pl.Int64
         )
     )
+    used: dict = {}
     groups = pl.concat(
         [
-            excess_groups(profiles, entities, bg, params),
-            unexpected_groups(profiles, bg, params),
-            space_time_groups(profiles, bg, params),
+            excess_groups(profiles, entities, bg, params, threshold=basis.excess_threshold, used=used),
+            unexpected_groups(profiles, bg, params, threshold=basis.unexpected_threshold, used=used),
+            space_time_groups(profiles, bg, params, thresholds=basis.scan_thresholds, used=used),
         ]
     )
+    if basis.excess_threshold is None:
+        basis.excess_threshold = used.get("excess")
+    if basis.unexpected_threshold is None:
+        basis.unexpected_threshold = used.get("unexpected")
+    if basis.scan_thresholds is None:
+        basis.scan_thresholds = used.get("scan")
     links = combine_links([scored, group_links(groups, profiles, params)], params)
     # Deaths on the same day at the same place are one incident (a fire, a crash, a double
     # killing, or one death reported twice): the linkage and incident questions, not a series.
@@ -2501,7 +2666,9 @@ def _search(profiles: pl.DataFrame, entities: pl.DataFrame, params: SeriesParams
         .then(pl.concat_list(pl.lit([0.0]), pl.col("evidence_bits")))
         .otherwise(pl.col("evidence_bits")),
     )
-    return LinkSearch(links, profiles, bg, pairs.height, groups, params, knox_of(profiles, params))
+    if not basis.knox_measured:
+        basis.knox, basis.knox_measured = knox_of(profiles, params), True
+    return LinkSearch(links, profiles, bg, candidates, groups, params, basis.knox, basis=basis)
 
 
 def knox_of(profiles: pl.DataFrame, params: SeriesParams) -> KnoxResult | None:

@@ -1,34 +1,68 @@
-"""What the series search holds between builds (``models/series/`` in the data directory).
+"""What the series search holds between builds (``models/series/`` in the data directory),
+and the incremental search that uses it.
 
 The search (:func:`homicide_assets.lib.series.search_links`) is a function of two frames it
 derives from its inputs, the death profiles and the entities deaths share (people,
-officers, clinicians, institutions, substances), and of its parameters and code. A build
-whose profiles and entities are the same as the held search's, row for row, with the same
-parameters and code, gets the held links and group evidence back instead of weighing every
-pair and rerunning the Monte Carlo scans: the same result, because nothing it is computed
-from has changed. A police extract that only corrects a narrative leaves them alone; a new
-or changed death, person key or shared entity does not, and the search runs whole.
+officers, clinicians, institutions, substances), of its parameters and code, and of its
+*basis* (:class:`homicide_assets.lib.series.SearchBasis`): how common each kind of death,
+place and thing is, the police-reported deaths a kind of death is counted among, the group
+scans' alarm thresholds and the Knox test.
 
-The held links carry the evidence in words, which may name people: the folder is as
-sensitive as ``warehouse/series/`` (SECURITY.md) and goes with it when data is deleted.
-Deleting it makes the next build search whole.
+Three ways a build can search, in the order tried:
+
+- **held**: the profiles and entities are the same, row for row, with the same parameters and
+  code (a police extract that only corrects a narrative). The held links and groups come back.
+- **incremental**: the same parameters and code, and the deaths new, changed or gone since the
+  last whole search are fewer than ``SeriesParams.reestimate_fraction`` of that search's deaths.
+  The basis of the last whole search is kept, as linkage keeps its trained model, and only what
+  changed is weighed again against it:
+  - a pair's first weighing depends on its two deaths, the entities they share and the basis,
+    so it is weighed again if either death is new or changed, if it shares an entity whose
+    rows changed (a finder in one more death, an officer's area with one more death), or if
+    it is a new candidate;
+  - its cluster-left-out weighing also depends on the first weighing's links of its two deaths,
+    so it is also weighed again if either death's links changed.
+  Every other pair keeps its held weighing. The group scans run on today's deaths with the held
+  thresholds, and the held Knox test is kept. The result equals a whole search of today's
+  deaths against the held basis (``homicide_assets_tests/test_series_held.py``).
+- **whole**: anything else (nothing held, other parameters or code, too much changed, a scan
+  group the held thresholds lack, deaths earlier than the held basis begins). The basis is
+  measured again on today's deaths.
+
+The held links carry the evidence in words, which may name people, and the held basis
+holds the deaths' profiles: the folder is as sensitive as ``warehouse/series/`` (SECURITY.md)
+and goes with it when data is deleted. Deleting it makes the next build search whole.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from homicide_assets.lib.series_stats import KnoxResult
+from homicide_assets.lib.series_stats import DENSITY_RADII_M, KnoxResult, cKDTree, project_m
 
 #: Bump when the held files change shape.
-STATE_FORMAT = 1
+STATE_FORMAT = 2
 #: The modules whose code defines the search's result.
-_CODE_MODULES = ("series", "series_scan", "series_stats", "geography")
+_CODE_MODULES = ("series", "series_scan", "series_stats", "geography", "series_held")
+_FRAMES = (
+    "links",
+    "groups",
+    "keys",
+    "population",
+    "density",
+    "profile_hash",
+    "entity_hash",
+    "pairs",
+    "first",
+    "scored",
+)
+#: Frames an incremental search leaves as the whole search wrote them.
+_BASIS_FRAMES = ("population", "density")
 
 
 def series_code_version() -> str:
@@ -45,6 +79,11 @@ def series_code_version() -> str:
     for package in ("polars", "numpy", "scipy"):
         digest.update(f"{package}=={version(package)}".encode())
     return digest.hexdigest()
+
+
+def search_code(params) -> str:
+    """The code and parameters a held search was made with."""
+    return hashlib.sha256((series_code_version() + repr(params)).encode()).hexdigest()
 
 
 def _frame_digest(digest, name: str, frame: pl.DataFrame) -> None:
@@ -69,22 +108,188 @@ def search_digest(profiles: pl.DataFrame, entities: pl.DataFrame, params) -> str
     return digest.hexdigest()
 
 
+# ----------------------------------------------------------------------------------------
+# Row hashes: what changed since the held search
+
+
+def _profile_hashes(profiles: pl.DataFrame, key_of_idx: np.ndarray) -> pl.DataFrame:
+    """(key, h): each death's profile row, hashed without its position."""
+    return pl.DataFrame(
+        {"key": key_of_idx, "h": profiles.drop("idx").hash_rows(seed=11).to_numpy()},
+        schema={"key": pl.Int64, "h": pl.UInt64},
+    )
+
+
+def _entity_rows(entities: pl.DataFrame, key_of_idx: np.ndarray) -> pl.DataFrame:
+    """(idx, he, h, etype): each entity row, hashed with its death's key for its position;
+    ``he`` names the entity (etype and entity)."""
+    keyed = entities.with_columns(pl.Series("idx", key_of_idx[entities["idx"].to_numpy()], dtype=pl.Int64))
+    return pl.DataFrame(
+        {
+            "idx": entities["idx"],
+            "he": entities.select("etype", "entity").hash_rows(seed=13),
+            "h": keyed.hash_rows(seed=11),
+            "etype": entities["etype"],
+        }
+    )
+
+
+def _dirty_entities(now: pl.DataFrame, then: pl.DataFrame) -> pl.Series:
+    """Entities (``he``) with a row added, changed or gone. Substances are left out: a pair's
+    weight reads shared substances from the profiles, never from the entity rows (which only
+    make candidate pairs, compared separately)."""
+    a = now.select("he", "h", "etype").join(then, on=["he", "h"], how="anti")
+    b = then.join(now.select("he", "h"), on=["he", "h"], how="anti")
+    changed = pl.concat([a.select("he", "etype"), b.select("he", "etype")])
+    return changed.filter(pl.col("etype") != "substance")["he"].unique()
+
+
+# ----------------------------------------------------------------------------------------
+# The held basis
+
+
+def member_density(population: pl.DataFrame, density: np.ndarray, profiles: pl.DataFrame) -> np.ndarray:
+    """(profiles, radii) neighbour counts of today's deaths among the held search's deaths
+    (``population``, whose own counts are ``density``): a death at the place it had there
+    keeps its count; a new or moved one is counted against the population's points (less
+    itself where its old place is within the radius, as a whole search counts *other* deaths)."""
+    out = np.full((profiles.height, len(DENSITY_RADII_M)), np.nan)
+    at = (
+        profiles.select("death_id", "lat", "lon", pl.int_range(pl.len(), dtype=pl.Int64).alias("_m"))
+        .join(
+            population.select(
+                "death_id",
+                pl.col("lat").alias("_lat0"),
+                pl.col("lon").alias("_lon0"),
+                pl.int_range(pl.len(), dtype=pl.Int64).alias("_p"),
+            ),
+            on="death_id",
+            how="left",
+        )
+        .filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null())
+    )
+    same = at.filter((pl.col("lat") == pl.col("_lat0")) & (pl.col("lon") == pl.col("_lon0")))
+    out[same["_m"].to_numpy()] = density[same["_p"].to_numpy()]
+    other = at.join(same.select("_m"), on="_m", how="anti")
+    if other.height:
+        has = (population["lat"].is_not_null() & population["lon"].is_not_null()).to_numpy()
+        lat_p = population["lat"].to_numpy()[has]
+        lon_p = population["lon"].to_numpy()[has]
+        lat0 = float(np.nanmean(lat_p)) if len(lat_p) else 52.5
+        q = project_m(other["lat"].to_numpy(), other["lon"].to_numpy(), lat0)
+        old_lat, old_lon = other["_lat0"].to_numpy(), other["_lon0"].to_numpy()
+        was = np.isfinite(old_lat.astype(float)) & np.isfinite(old_lon.astype(float))
+        old = project_m(np.where(was, old_lat, 0.0), np.where(was, old_lon, 0.0), lat0)
+        moved = np.hypot(*(q - old).T)
+        counts = np.zeros((other.height, len(DENSITY_RADII_M)))
+        if len(lat_p):
+            tree = cKDTree(project_m(lat_p, lon_p, lat0))
+            for j, r in enumerate(DENSITY_RADII_M):
+                counts[:, j] = tree.query_ball_point(q, r, return_length=True) - (was & (moved <= r))
+        out[other["_m"].to_numpy()] = counts
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# The held search
+
+
 @dataclass
 class HeldSearch:
-    """A search's links and group evidence, with the digest of what it was computed from."""
+    """A search's links and group evidence, what they were computed from, and the basis and
+    weighings an incremental search continues from. Pairs and deaths are held by ``key`` (a
+    death's number in ``keys``, stable while the state is continued; ``idx`` moves when a
+    death is inserted)."""
 
     digest: str
+    code: str
     links: pl.DataFrame
     groups: pl.DataFrame
     candidate_pairs: int
     knox: KnoxResult | None
+    #: death_id -> key
+    keys: pl.DataFrame
+    #: the profiles of the last whole search (its deaths in its ``idx`` order) and their
+    #: neighbour counts (one column per radius)
+    population: pl.DataFrame
+    density: pl.DataFrame
+    thresholds: dict
+    #: deaths new, changed or gone since the last whole search
+    changed: int
+    #: today's rows, by key: profile hashes, entity hashes, candidate pairs, the first
+    #: weighing (pairs at or above the lowest floor any later step reads) and the scored links
+    profile_hash: pl.DataFrame
+    entity_hash: pl.DataFrame
+    pairs: pl.DataFrame
+    first: pl.DataFrame
+    scored: pl.DataFrame
+    #: the basis frames are the ones already in the folder (an incremental search's save)
+    basis_unchanged: bool = False
+
+    @classmethod
+    def from_whole(cls, search, entities: pl.DataFrame, digest: str, code: str, params) -> HeldSearch:
+        """The state a whole search leaves: its deaths are the basis, keyed by ``idx``."""
+        profiles = search.profiles
+        key_of_idx = np.arange(profiles.height, dtype=np.int64)
+        basis = search.basis
+        bg = basis.background
+        density = pl.DataFrame(
+            {f"r{j}": bg.density[:, j] for j in range(bg.density.shape[1])},
+            schema={f"r{j}": pl.Float64 for j in range(bg.density.shape[1])},
+        )
+        return cls(
+            digest=digest,
+            code=code,
+            links=search.links,
+            groups=search.groups,
+            candidate_pairs=search.candidate_pairs,
+            knox=basis.knox,
+            keys=profiles.select("death_id", key=pl.col("idx")),
+            population=profiles,
+            density=density,
+            thresholds=_thresholds(basis),
+            changed=0,
+            profile_hash=_profile_hashes(profiles, key_of_idx),
+            entity_hash=_entity_rows(entities, key_of_idx).select("he", "h", "etype"),
+            pairs=search.pairs.select("a", "b"),
+            first=_first_kept(search.first, params)
+            if search.first is not None
+            else pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64, "score": pl.Float64}),
+            scored=_scored_columns(search.scored),
+        )
+
+    def basis(self, profiles: pl.DataFrame, params):
+        """The held basis, for weighing today's ``profiles`` against it."""
+        from homicide_assets.lib.series import SearchBasis, measure_background
+
+        background = measure_background(self.population, params, with_density=False)
+        density = member_density(self.population, self.density.to_numpy(), profiles)
+        t = self.thresholds
+        return SearchBasis(
+            replace(background, density=density),
+            population=self.population,
+            scan_thresholds=t.get("scan"),
+            excess_threshold=t.get("excess"),
+            unexpected_threshold=t.get("unexpected"),
+            knox=self.knox,
+            knox_measured=True,
+        )
 
     def save(self, folder: Path) -> None:
         from homicide_assets.lib.held import save_frames
 
-        meta = {"format": STATE_FORMAT, "digest": self.digest, "candidate_pairs": self.candidate_pairs}
-        meta["knox"] = None if self.knox is None else asdict(self.knox)
-        save_frames(folder, {"links": self.links, "groups": self.groups}, meta)
+        meta = {
+            "format": STATE_FORMAT,
+            "digest": self.digest,
+            "code": self.code,
+            "candidate_pairs": self.candidate_pairs,
+            "knox": None if self.knox is None else asdict(self.knox),
+            "thresholds": self.thresholds,
+            "changed": self.changed,
+        }
+        frames = {name: getattr(self, name) for name in _FRAMES}
+        keep = _BASIS_FRAMES if self.basis_unchanged else ()
+        save_frames(folder, {k: v for k, v in frames.items() if k not in keep}, meta, keep=keep)
 
     @classmethod
     def load(cls, folder: Path) -> HeldSearch | None:
@@ -92,12 +297,207 @@ class HeldSearch:
         format: the search then runs whole)."""
         from homicide_assets.lib.held import load_frames
 
-        got = load_frames(folder, ("links", "groups"), STATE_FORMAT)
+        got = load_frames(folder, _FRAMES, STATE_FORMAT)
         if got is None:
             return None
         frames, meta = got
         try:
             knox = None if meta["knox"] is None else KnoxResult(**meta["knox"])
-            return cls(str(meta["digest"]), frames["links"], frames["groups"], int(meta["candidate_pairs"]), knox)
+            return cls(
+                digest=str(meta["digest"]),
+                code=str(meta["code"]),
+                candidate_pairs=int(meta["candidate_pairs"]),
+                knox=knox,
+                thresholds=dict(meta["thresholds"]),
+                changed=int(meta["changed"]),
+                **frames,
+            )
         except (KeyError, TypeError, ValueError):
             return None
+
+
+def _thresholds(basis) -> dict:
+    return {
+        "scan": None if basis.scan_thresholds is None else dict(basis.scan_thresholds),
+        "excess": basis.excess_threshold,
+        "unexpected": basis.unexpected_threshold,
+    }
+
+
+def _keep_floor(params) -> float:
+    """The lowest first-weighing score any later step reads (a cluster, a report)."""
+    return min(params.joint_kind_floor, params.report_floor, params.link_threshold)
+
+
+def _first_kept(first: pl.DataFrame, params) -> pl.DataFrame:
+    return first.filter(pl.col("score") >= _keep_floor(params)).select("a", "b", "score")
+
+
+def _to_keys(frame: pl.DataFrame, key_of_idx: np.ndarray) -> pl.DataFrame:
+    return frame.with_columns(
+        a=pl.Series(key_of_idx[frame["a"].to_numpy()], dtype=pl.Int64),
+        b=pl.Series(key_of_idx[frame["b"].to_numpy()], dtype=pl.Int64),
+    )
+
+
+def _to_idx(frame: pl.DataFrame, idx_of_key: np.ndarray) -> pl.DataFrame:
+    """Held rows by key to today's ``idx`` (rows of a death gone today dropped)."""
+    if frame.is_empty():
+        return frame
+    a = idx_of_key[frame["a"].to_numpy()]
+    b = idx_of_key[frame["b"].to_numpy()]
+    return (
+        frame.with_columns(a=pl.Series(a, dtype=pl.Int64), b=pl.Series(b, dtype=pl.Int64))
+        .filter((pl.col("a") >= 0) & (pl.col("b") >= 0))
+    )
+
+
+def _scored_columns(scored: pl.DataFrame) -> pl.DataFrame:
+    """The columns of scored pair links that the links read (:data:`LINK_COLUMNS` but the
+    visible day, which is today's)."""
+    from homicide_assets.lib.series import LINK_COLUMNS, SCORED_SCHEMA
+
+    cols = [c for c in LINK_COLUMNS if c != "visible_day"]
+    return scored.select(cols).cast({c: SCORED_SCHEMA[c] for c in cols if c in SCORED_SCHEMA})
+
+
+def _touching(pairs: pl.DataFrame, deaths: pl.Series | np.ndarray) -> pl.DataFrame:
+    deaths = pl.Series(np.asarray(deaths, dtype=np.int64))
+    return pairs.filter(pl.col("a").is_in(deaths) | pl.col("b").is_in(deaths))
+
+
+def incremental_search(held: HeldSearch, profiles: pl.DataFrame, entities: pl.DataFrame, params):
+    """Weigh again only what changed since ``held`` (see the module's docstring).
+
+    Returns (the :class:`~homicide_assets.lib.series.LinkSearch`, the state to hold next), or
+    a string saying why the search must run whole instead.
+    """
+    from homicide_assets.lib.series import (
+        candidate_pairs,
+        link_search,
+        reweighed_pairs,
+        score_pairs,
+    )
+    from homicide_assets.lib.series_scan import ScanGroupsChanged
+
+    if params.cluster_passes != 1:
+        return "a held search continues with one cluster-left-out weighing only"
+    population = held.population
+    if profiles.height and population.height and int(profiles["day"].min()) < int(population["day"].min()):
+        return "deaths earlier than the held search's first: the background is measured again"
+
+    # Keys: the held ones, and new ones for deaths the held search never had.
+    cur = profiles.select("idx", "death_id").join(held.keys, on="death_id", how="left").sort("idx")
+    next_key = int(held.keys["key"].max()) + 1 if held.keys.height else 0
+    missing = cur["key"].is_null().to_numpy()
+    new_keys = np.arange(next_key, next_key + int(missing.sum()), dtype=np.int64)
+    key_of_idx = cur["key"].fill_null(-1).to_numpy().astype(np.int64)
+    key_of_idx[missing] = new_keys
+    keys = pl.concat(
+        [
+            held.keys,
+            pl.DataFrame(
+                {"death_id": cur.filter(pl.Series(missing))["death_id"], "key": new_keys},
+                schema=held.keys.schema,
+            ),
+        ]
+    )
+    idx_of_key = np.full(int(keys["key"].max()) + 1 if keys.height else 0, -1, dtype=np.int64)
+    idx_of_key[key_of_idx] = np.arange(profiles.height, dtype=np.int64)
+
+    # Deaths new, changed or gone since the held state.
+    profile_hash = _profile_hashes(profiles, key_of_idx)
+    changed_keys = profile_hash.join(held.profile_hash, on=["key", "h"], how="anti")["key"]
+    gone = held.profile_hash.join(profile_hash, on="key", how="anti")["key"]
+    changed = held.changed + changed_keys.len() + gone.len()
+    if changed > params.reestimate_fraction * max(population.height, 1):
+        return (
+            f"{changed} deaths new, changed or gone since the last whole search, at least "
+            f"{params.reestimate_fraction:.0%} of its {population.height}: the background is measured again"
+        )
+    dirty = pl.Series(idx_of_key[changed_keys.to_numpy()], dtype=pl.Int64)
+
+    # Entities with a row added, changed or gone.
+    entity_rows = _entity_rows(entities, key_of_idx)
+    dirty_he = _dirty_entities(entity_rows, held.entity_hash)
+
+    basis = held.basis(profiles, params)
+    bg = basis.background
+    pairs = candidate_pairs(profiles, entities, bg, params)
+    held_pairs = _to_idx(held.pairs, idx_of_key)
+    new_candidates = pairs.join(held_pairs, on=["a", "b"], how="anti")
+    if dirty_he.len():
+        ent = entity_rows.filter(pl.col("he").is_in(dirty_he)).select("idx", "he").unique()
+        sharing = (
+            pairs.join(ent.rename({"idx": "a"}), on="a")
+            .join(ent.rename({"idx": "b"}), on=["b", "he"], how="semi")
+            .select("a", "b")
+        )
+    else:
+        sharing = pairs.clear()
+    weigh_first = pl.concat([_touching(pairs, dirty), sharing, new_candidates]).unique().sort("a", "b")
+
+    # The first weighing: held for every pair but those.
+    kw = {"population": basis.population}
+    fresh = score_pairs(weigh_first, profiles, entities, bg, params, scores_only=True, **kw)
+    if fresh.is_empty():
+        fresh = pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64, "score": pl.Float64})
+    kept_first = (
+        _to_idx(held.first, idx_of_key)
+        .join(pairs, on=["a", "b"], how="semi")
+        .join(weigh_first, on=["a", "b"], how="anti")
+    )
+    first = pl.concat([kept_first, _first_kept(fresh, params)]).sort("a", "b")
+
+    # Deaths whose links in the first weighing changed (their pairs' clusters did).
+    floor = params.joint_kind_floor
+    then = held.first.filter(pl.col("score") >= floor)
+    now = _to_keys(first.filter(pl.col("score") >= floor), key_of_idx)
+    moved = pl.concat(
+        [then.join(now, on=["a", "b", "score"], how="anti"), now.join(then, on=["a", "b", "score"], how="anti")]
+    )
+    kin_changed = idx_of_key[np.unique(np.concatenate([moved["a"].to_numpy(), moved["b"].to_numpy()]))]
+    kin_changed = kin_changed[kin_changed >= 0]
+
+    # The cluster-left-out weighing: held for every pair it reads no change for.
+    todo = reweighed_pairs(pairs, first, params)
+    again_pairs = todo.join(
+        pl.concat([weigh_first, _touching(todo, kin_changed)]).unique(), on=["a", "b"], how="semi"
+    )
+    again = _scored_columns(score_pairs(again_pairs, profiles, entities, bg, params, first=first, **kw))
+    kept = (
+        _to_idx(held.scored, idx_of_key)
+        .join(todo, on=["a", "b"], how="semi")
+        .join(again_pairs, on=["a", "b"], how="anti")
+    )
+    scored = pl.concat([kept, again]).sort("a", "b")
+
+    try:
+        search = link_search(scored, profiles, entities, basis, params, pairs.height)
+    except ScanGroupsChanged as e:
+        return f"a scan group the held thresholds lack ({e}): the thresholds are set again"
+    search.how = "incremental"
+    search.first, search.pairs, search.scored = first, pairs, scored
+    search.searched_because = (
+        f"incremental: {changed_keys.len()} deaths new or changed and {gone.len()} gone since the held "
+        f"search, {dirty_he.len()} people, officers or places they share changed; "
+        f"{weigh_first.height} of {pairs.height} candidate pairs weighed again "
+        f"({again_pairs.height} with clusters left out), against the basis of the last whole search "
+        f"({changed} deaths new, changed or gone since it)"
+    )
+    state = replace(
+        held,
+        links=search.links,
+        groups=search.groups,
+        candidate_pairs=pairs.height,
+        keys=keys,
+        thresholds=_thresholds(basis),
+        changed=changed,
+        profile_hash=profile_hash,
+        entity_hash=entity_rows.select("he", "h", "etype"),
+        pairs=_to_keys(pairs, key_of_idx),
+        first=_to_keys(first, key_of_idx),
+        scored=_to_keys(scored, key_of_idx),
+        basis_unchanged=True,
+    )
+    return search, state

@@ -206,7 +206,12 @@ def _merge_runs(codes, days, i, j, mu, p) -> list[dict]:
 
 
 def excess_groups(
-    profiles: pl.DataFrame, entities: pl.DataFrame, bg: Background, params: SeriesParams
+    profiles: pl.DataFrame,
+    entities: pl.DataFrame,
+    bg: Background,
+    params: SeriesParams,
+    threshold: float | None = None,
+    used: dict | None = None,
 ) -> pl.DataFrame:
     """Runs of deaths at one institution, with one clinician, or both, that are too many too soon.
 
@@ -240,7 +245,10 @@ def excess_groups(
     days = (ent["day"].to_numpy() - bg.first_day).astype(np.int64)
     n_e = ent["n_e"].to_numpy().astype(float)
     prior_rate = np.array([usual_rate[e] for e in ent["etype"].to_list()], dtype=float)
-    threshold = excess_threshold(codes, n_e, prior_rate, bg.span_days, params)
+    if threshold is None:
+        threshold = excess_threshold(codes, n_e, prior_rate, bg.span_days, params)
+    if used is not None:
+        used["excess"] = threshold
     i, j, mu, p = _scan_runs(codes, days, n_e, prior_rate, bg.span_days, params)
     hit = p <= threshold
     i, j, mu, p = i[hit], j[hit], mu[hit], p[hit]
@@ -291,7 +299,13 @@ def is_unexpected(icd10: pl.Expr) -> pl.Expr:
     return pl.any_horizontal([code.str.starts_with(p) for p in UNEXPECTED_ICD10_PREFIXES]).fill_null(False)
 
 
-def unexpected_groups(profiles: pl.DataFrame, bg: Background, params: SeriesParams) -> pl.DataFrame:
+def unexpected_groups(
+    profiles: pl.DataFrame,
+    bg: Background,
+    params: SeriesParams,
+    threshold: float | None = None,
+    used: dict | None = None,
+) -> pl.DataFrame:
     """Too many sudden or ill-defined certificates from one clinician at one institution.
 
     For each place of death and attending clinician (medical examiner data), the deaths
@@ -359,18 +373,21 @@ def unexpected_groups(profiles: pl.DataFrame, bg: Background, params: SeriesPara
         )
         return rows, i, j, mu, p
 
-    rng = np.random.default_rng(params.seed + 1)
-    minima = []
-    for _ in range(params.unexpected_simulations):
-        rows, i, _j, _mu, p = scan(rng.random(len(share)) < share)
-        best = np.ones(n_codes)
-        np.minimum.at(best, codes_all[rows][i], p)
-        minima.append(best[best < 1])
-    threshold = _threshold_from_minima(
-        np.concatenate(minima) if minima else np.ones(1),
-        params.unexpected_false_alarms_per_year * span / 365.25,
-        params.unexpected_simulations,
-    )
+    if threshold is None:
+        rng = np.random.default_rng(params.seed + 1)
+        minima = []
+        for _ in range(params.unexpected_simulations):
+            rows, i, _j, _mu, p = scan(rng.random(len(share)) < share)
+            best = np.ones(n_codes)
+            np.minimum.at(best, codes_all[rows][i], p)
+            minima.append(best[best < 1])
+        threshold = _threshold_from_minima(
+            np.concatenate(minima) if minima else np.ones(1),
+            params.unexpected_false_alarms_per_year * span / 365.25,
+            params.unexpected_simulations,
+        )
+    if used is not None:
+        used["unexpected"] = threshold
     rows, i, j, mu, p = scan(base["unexpected"].to_numpy())
     hit = p <= threshold
     i, j, mu, p = i[hit], j[hit], mu[hit], p[hit]
@@ -453,9 +470,25 @@ def _group_words(group: str, params: SeriesParams) -> tuple[str, list[str]]:
     return f"of people under {params.scan_young_age}", ["space_time", "similar_victims"]
 
 
-def space_time_groups(profiles: pl.DataFrame, bg: Background, params: SeriesParams) -> pl.DataFrame:
+class ScanGroupsChanged(Exception):
+    """Held alarm thresholds lack a group today's deaths scan (a new drug, say): the
+    thresholds share one budget between groups, so they are set again on all of them."""
+
+
+def space_time_groups(
+    profiles: pl.DataFrame,
+    bg: Background,
+    params: SeriesParams,
+    thresholds: dict[str, float] | None = None,
+    used: dict | None = None,
+) -> pl.DataFrame:
     """Space-time permutation scan within each group of :func:`scan_groups`; overlapping
-    alarms of one group merge into one cluster."""
+    alarms of one group merge into one cluster.
+
+    ``thresholds`` (group -> alarm threshold, a held search's) are used instead of setting
+    them on the scan's own permutations; a group the scan tests that they lack raises
+    :class:`ScanGroupsChanged`. The thresholds used are put in ``used["scan"]``.
+    """
     rows = scan_groups(profiles, params)
     if rows.height < 2:
         return _empty()
@@ -477,10 +510,20 @@ def space_time_groups(profiles: pl.DataFrame, bg: Background, params: SeriesPara
         span_days=bg.span_days,
         null_days=geo["day"].to_numpy(),
     )
-    thresholds = scan.thresholds(
-        params.scan_permutations, params.scan_false_alarms_per_year * bg.years, params.seed
-    )
-    hits = scan.hits(thresholds)
+    if thresholds is None:
+        by_code = scan.thresholds(
+            params.scan_permutations, params.scan_false_alarms_per_year * bg.years, params.seed
+        )
+        thresholds = {names[g]: t for g, t in by_code.items()}
+    else:
+        missing = sorted(names[g] for g in scan.tested_groups() if names[g] not in thresholds)
+        if missing:
+            raise ScanGroupsChanged(", ".join(missing))
+        codes_of = {v: k for k, v in names.items()}
+        by_code = {codes_of[g]: t for g, t in thresholds.items() if g in codes_of}
+    if used is not None:
+        used["scan"] = dict(thresholds)
+    hits = scan.hits(by_code)
     if not hits:
         return _empty()
     idx = rows["idx"].to_numpy()

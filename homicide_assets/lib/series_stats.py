@@ -406,6 +406,10 @@ class SpaceTimeScan:
             return z, z, z, z, z, z, np.zeros(0), np.zeros(0)
         return tuple(np.concatenate(x) for x in zip(*out))
 
+    def tested_groups(self) -> list[int]:
+        """The groups with any cylinder to test (the ones :meth:`thresholds` sets)."""
+        return list(self._spatial)
+
     def thresholds(self, permutations: int, false_alarms: float, seed: int = 0) -> dict[int, float]:
         """Per group, the p-value at which it raises ``false_alarms / groups`` alarms per run.
 

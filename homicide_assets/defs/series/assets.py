@@ -165,10 +165,17 @@ def series_search(
     result = find_series(
         death_register, person_clusters, staged, params, held=platform.paths().models / "series"
     )
-    if result.searched_because is None:
-        context.log.info("series search: the deaths and what they share are unchanged; held search reused")
+    if result.how == "held":
+        search = (
+            "held search reused: the deaths, the people, places and things they share, the "
+            "parameters and the code are unchanged since it ran (models/series/)"
+        )
+    elif result.how == "incremental":
+        search = result.searched_because
     else:
-        context.log.info(f"series search: searched all pairs ({result.searched_because})")
+        search = f"searched all candidate pairs: {result.searched_because}"
+    # counts of deaths, pairs and entities only: nothing here names anyone
+    context.log.info(f"series search: {search}")
     changes = record_series(
         platform.database_url(), result.linked_series, channel=alert_channel.channel(), alert=config.alert
     )
@@ -191,10 +198,7 @@ def series_search(
             "dagster/row_count": links.height,
             "links_at_threshold": linked.height,
             "candidate_pairs_scored": result.candidate_pairs,
-            "search": "held search reused: the deaths, the people, places and things they share, the "
-            "parameters and the code are unchanged since it ran (models/series/)"
-            if result.searched_because is None
-            else f"searched all candidate pairs: {result.searched_because}",
+            "search": search,
             "link_threshold": params.link_threshold,
             "links_by_kind": markdown_table(kinds, 20),
             "top_links": markdown_table(
