@@ -621,10 +621,12 @@ def death_entities(
     ent = ent.unique(["idx", "etype", "entity", "role"], keep="first")
     # Deaths with the entity, in total and up to each death's date (for the backtest).
     ent = ent.with_columns(n_deaths=pl.col("idx").n_unique().over("etype", "entity").cast(pl.Int64))
-    first = ent.sort("day", "idx").unique(["etype", "entity", "idx"], keep="first", maintain_order=True)
-    first = first.with_columns(n_upto=pl.int_range(1, pl.len() + 1).over("etype", "entity").cast(pl.Int64))
-    # ties on the same day count together
-    first = first.with_columns(n_upto=pl.col("n_upto").max().over("etype", "entity", "day"))
+    # (the deaths with it on or before each death's day: ties on the same day count together)
+    first = (
+        ent.select("etype", "entity", "idx", "day")
+        .unique(["etype", "entity", "idx"])
+        .with_columns(n_upto=pl.col("day").rank("max").over("etype", "entity").cast(pl.Int64))
+    )
     return ent.join(
         first.select("etype", "entity", "idx", "n_upto"), on=["etype", "entity", "idx"], how="left"
     )
@@ -1658,6 +1660,10 @@ def score_pairs(
     linked to it (``1 - score``). Links below ``joint_kind_floor`` (the level at which a
     pair is weighed jointly at all) are not a cluster: leaving such a death out would change
     any count by less than that share of it.
+
+    ``population`` (profiles) is whom a kind of death is counted among: today's deaths when
+    None, a held search's deaths otherwise (:class:`SearchBasis`); ``bg`` is then that
+    search's background, with neighbour counts for the rows of ``profiles``.
     """
     kin_df, kin = None, None
     if first is not None:
@@ -2498,10 +2504,12 @@ def search_links(
 ) -> LinkSearch:
     """Pair links and group links, combined per pair, with same-incident pairs marked.
 
-    With ``held`` (a folder: ``models/series/``) the search is kept there, and a later call
-    whose death profiles and shared entities are the same row for row, with the same
-    parameters and code, returns the held links and groups instead of searching again
-    (:mod:`homicide_assets.lib.series_held`); ``searched_because`` says why it searched.
+    With ``held`` (a folder: ``models/series/``) the search is kept there. A later call whose
+    death profiles and shared entities are the same row for row, with the same parameters and
+    code, returns the held links and groups (``how`` "held"); one with a few new, changed or
+    gone deaths weighs only what they change against the held basis (``how``
+    "incremental"); anything else searches whole (:mod:`homicide_assets.lib.series_held`).
+    ``searched_because`` says why it searched whole, or what it weighed again.
     """
     from homicide_assets.lib.series_held import HeldSearch, incremental_search, search_code, search_digest
 
@@ -2510,7 +2518,7 @@ def search_links(
     digest, code, because = None, None, None
     if held is not None:
         digest, code = search_digest(profiles, entities, params), search_code(params)
-        previous = HeldSearch.load(held)
+        previous = HeldSearch.load(held, result_only=True)
         if previous is not None and previous.digest == digest:
             return LinkSearch(
                 previous.links,
@@ -2527,7 +2535,8 @@ def search_links(
         elif previous.code != code:
             because = "the parameters or the code changed"
         else:
-            got = incremental_search(previous, profiles, entities, params)
+            previous = HeldSearch.load(held)
+            got = "no search held" if previous is None else incremental_search(previous, profiles, entities, params)
             if not isinstance(got, str):
                 search, state = got
                 state.digest = digest

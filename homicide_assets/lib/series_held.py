@@ -292,15 +292,18 @@ class HeldSearch:
         save_frames(folder, {k: v for k, v in frames.items() if k not in keep}, meta, keep=keep)
 
     @classmethod
-    def load(cls, folder: Path) -> HeldSearch | None:
+    def load(cls, folder: Path, result_only: bool = False) -> HeldSearch | None:
         """The held search, or None when there is none (or it is unreadable or of another
-        format: the search then runs whole)."""
+        format: the search then runs whole). ``result_only`` reads only its links and groups
+        (what reusing it needs; the other frames are then None)."""
         from homicide_assets.lib.held import load_frames
 
-        got = load_frames(folder, _FRAMES, STATE_FORMAT)
+        names = _FRAMES[:2] if result_only else _FRAMES
+        got = load_frames(folder, names, STATE_FORMAT)
         if got is None:
             return None
         frames, meta = got
+        frames = {name: frames.get(name) for name in _FRAMES}
         try:
             knox = None if meta["knox"] is None else KnoxResult(**meta["knox"])
             return cls(
