@@ -2579,30 +2579,21 @@ def weigh_pairs(
     entities: pl.DataFrame,
     basis: SearchBasis,
     params: SeriesParams,
-    first: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """Score ``pairs`` (every weighing pass) and return (scored links with their evidence,
-    the first weighing's (a, b, score) of every pair, or None without a second pass).
-
-    ``first`` gives the first weighing instead of scoring it (a held search rescoring only
-    some pairs' second weighing); the cluster-left-out passes then weigh ``pairs`` alone.
-    """
+    the first weighing's (a, b, score) of every pair, or None without a second pass)."""
     bg = basis.background
     kw = {"population": basis.population}
     if params.cluster_passes == 0:
         return score_pairs(pairs, profiles, entities, bg, params, **kw), None
-    given = first is not None
-    if given and params.cluster_passes != 1:
-        raise ValueError("a given first weighing needs exactly one cluster-left-out pass")
-    if not given:
-        first = score_pairs(pairs, profiles, entities, bg, params, scores_only=True, **kw)
+    first = score_pairs(pairs, profiles, entities, bg, params, scores_only=True, **kw)
     scored = first
     # Weighed again with each pair's own cluster (the deaths the first weighing links to either
     # of it) left out of its background: a series' other members are not the deaths its
     # signature, or its finder's other finds, should be compared with.
     for k in range(params.cluster_passes):
         last = k == params.cluster_passes - 1
-        todo = pairs if given else reweighed_pairs(pairs, scored, params)
+        todo = reweighed_pairs(pairs, scored, params)
         again = score_pairs(todo, profiles, entities, bg, params, first=scored, scores_only=not last, **kw)
         scored = again if last else _with_scores(scored, again)
     return scored, first
