@@ -118,6 +118,28 @@ def test_unchanged_deaths_reuse_the_incrementally_held_search(tmp_path):
     _same(again, incremental)
 
 
+def _changed_entities(result) -> int:
+    # "..., N people, officers or places they share changed; ..." (the search's own account)
+    return int(result.searched_because.split(" people, officers or places")[0].rsplit(" ", 1)[-1])
+
+
+def test_a_new_death_changes_no_other_officer_of_its_area(tmp_path):
+    """An officer's share of deaths is measured among the police-reported deaths of the area
+    they work, and that count belongs to the held basis: a new death in the area changes its
+    own entities only, not every officer working there (the world's 150 officers all work its
+    one area), so only the pairs it can move are weighed again."""
+    params = SeriesParams()
+    w, _ = _ghb_port_world()
+    held = tmp_path / "series"
+    find_series(*w.frames(), params, held=held)
+    w.add_police_death(200, *_offset(*CENTRE, 900, -700), "fall", [], sex="f", age=80, officers=["1003"])
+    result, _ = _step(w, held, params)
+    # the new deceased's person key and the officer who attended: nothing else changed
+    assert _changed_entities(result) == 2, result.searched_because
+    officer_deaths = sum("1003" in d.get("_report", {}).get("attending_officers", []) for d in w.deaths)
+    assert officer_deaths > 1  # an officer with earlier deaths: their pairs are weighed again
+
+
 def test_enough_change_measures_the_background_again(tmp_path):
     """Once the deaths new, changed or gone since the whole search reach
     ``reestimate_fraction`` of its deaths, the search runs whole (as from scratch)."""

@@ -592,21 +592,22 @@ def death_entities(
     del base
     parts = [p if "p_link" in p.columns else p.with_columns(p_link=pl.lit(1.0)) for p in parts]
     ent = pl.concat([p.select(list(ENTITY_SCHEMA)).cast(ENTITY_SCHEMA) for p in parts])
-    # An officer works one area (a local authority): how many police-reported deaths that
-    # area has is the population an officer's share of deaths is measured in.
-    la = profiles.select("idx", "la_code", "has_police_report")
-    police_la = la.filter(pl.col("has_police_report").fill_null(False)).group_by("la_code").len("n_area")
+    # An officer works one area (a local authority: where most of their deaths are); how many
+    # police-reported deaths that area has is the population an officer's share of deaths is
+    # measured in (``Background.police_by_area``: part of the background, so a held search
+    # counts an area's deaths as its basis did, and one new death there does not change every
+    # officer of the area).
+    la = profiles.select("idx", "la_code")
     officer_area = (
         ent.filter(pl.col("etype") == "officer")
         .select("entity", "idx")
         .unique()
-        .join(la.select("idx", "la_code"), on="idx", how="left")
+        .join(la, on="idx", how="left")
         .group_by("entity", "la_code")
         .len()
         .sort(["entity", "len", "la_code"], descending=[False, True, False])
         .unique("entity", keep="first")
-        .join(police_la, on="la_code", how="left")
-        .select("entity", pl.lit("officer").alias("etype"), pl.col("n_area").cast(pl.Int64))
+        .select("entity", pl.lit("officer").alias("etype"), pl.col("la_code").cast(pl.String).alias("area"))
     )
     ent = ent.join(officer_area, on=["etype", "entity"], how="left")
     # How many deaths' reports name someone so (initial and surname, any person key): the
@@ -659,6 +660,9 @@ class Background:
     feature_by_method_count: dict[tuple[str, str], int]
     domestic_count: int
     gang_count: int
+    #: police-reported deaths per local authority (the population an officer's share of
+    #: deaths is measured in: the area they work)
+    police_by_area: dict[str, int]
     #: per (method or None for all, sex), cumulative counts of ages 0..120 of police-reported
     #: deaths, for age-band shares (within the method when two deaths share it)
     age_cum: dict[tuple[str | None, str], np.ndarray]
@@ -778,6 +782,7 @@ def measure_background(profiles: pl.DataFrame, params: SeriesParams, with_densit
         institution_clinician_count={(r[0], r[1]): int(r[2]) for r in combo.iter_rows()},
         domestic_count=int(police["domestic"].fill_null(False).sum()),
         gang_count=int(police["gang"].fill_null(False).sum()),
+        police_by_area=_counts(police["la_code"]),
         age_cum=age_cum,
         density=density,
         n_geo=len(geo_idx),
@@ -930,8 +935,11 @@ def shared_entities(
     their weight in bits now (``bits``) and as known on the later death's date (``bits_then``)."""
     if "p_link" not in entities.columns:
         entities = entities.with_columns(p_link=pl.lit(1.0), n_named=pl.lit(None, pl.Int64))
-    if "n_area" not in entities.columns:
-        entities = entities.with_columns(n_area=pl.lit(None, pl.Int64))
+    if "area" not in entities.columns:
+        entities = entities.with_columns(area=pl.lit(None, pl.String))
+    entities = entities.with_columns(
+        n_area=pl.col("area").replace_strict(bg.police_by_area, default=None, return_dtype=pl.Int64)
+    )
     ent_all = entities.select(
         "idx", "etype", "entity", "role", "label", "n_deaths", "n_upto", "day", "p_link", "n_named", "n_area"
     )
