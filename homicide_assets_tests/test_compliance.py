@@ -218,3 +218,24 @@ def test_a_byte_identical_file_from_another_partner_still_counts_for_that_partne
     table = build_compliance(ledger, REGISTRY, date(2026, 10, 5))
     assert row(table, "wht", "me_deaths")["extracts_received"] == 1
     assert row(table, "uhb", "me_deaths")["extracts_received"] == 1 and row(table, "uhb", "me_deaths")["nil_returns"] == 1
+
+
+def test_the_newest_extract_date_is_the_ledgers_own_without_reading_it(tmp_path):
+    """Lessons read their as-of date with ``newest_extract_date``: the same date as the ledger's
+    newest extract, an identical receipt's included (the receipt here is the newest)."""
+    from homicide_assets.lib.compliance import newest_extract_date
+    from homicide_assets.lib.store.ingest import Receipt
+
+    url = f"sqlite:///{tmp_path / 'platform.db'}"
+    assert newest_extract_date(url) is None and ledger_as_of(read_ledger(url)) is None
+    older = _delivery("uhb", "me_deaths", 0)
+    older.pop("quarantine_rule")
+    with session_scope(url) as s:
+        s.add(Delivery(**older, sha256="a", file_name="uhb__me_deaths__20261001.csv", extension="csv",
+                       size_bytes=1, archive_path="archive/a"))
+    assert newest_extract_date(url) == ledger_as_of(read_ledger(url)) == older["extract_date"]
+    with session_scope(url) as s:
+        s.add(Receipt(file_name="wht__me_deaths__20261009.csv", partner_folder="wht", sha256="a",
+                      outcome="duplicate", delivery_id=older["delivery_id"]))
+        s.add(Receipt(file_name="not a delivery.txt", partner_folder="wht", outcome="duplicate"))
+    assert newest_extract_date(url) == ledger_as_of(read_ledger(url)) == date(2026, 10, 9)

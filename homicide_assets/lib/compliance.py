@@ -102,27 +102,54 @@ def read_ledger(database_url: str) -> pl.DataFrame:
     """
     from sqlmodel import select
 
-    from homicide_assets.lib.parsing import DeliveryRefused, parse_delivery_name
     from homicide_assets.lib.store import session_scope
     from homicide_assets.lib.store.ingest import Delivery, QuarantineEntry, Receipt
 
+    # the ledger's own columns as plain rows (no ORM objects: a force-decade ledger has
+    # thousands of deliveries, and every asset reading the as-of date reads it)
+    columns = [getattr(Delivery, c) for c in LEDGER_SCHEMA if c != "quarantine_rule"]
     with session_scope(database_url) as s:
-        rows = [d.model_dump() for d in s.exec(select(Delivery))]
-        files = s.exec(select(QuarantineEntry).where(QuarantineEntry.kind == "file"))
-        rules = {q.delivery_id: q.rule for q in files if q.delivery_id}
-        duplicates = list(s.exec(select(Receipt).where(Receipt.outcome == "duplicate")))
+        rows = [dict(r._mapping) for r in s.exec(select(*columns))]
+        files = s.exec(select(QuarantineEntry.delivery_id, QuarantineEntry.rule).where(QuarantineEntry.kind == "file"))
+        rules = {delivery_id: rule for delivery_id, rule in files if delivery_id}
+        duplicates = list(s.exec(select(Receipt.id, Receipt.file_name).where(Receipt.outcome == "duplicate")))
     for r in rows:
         r["quarantine_rule"] = rules.get(r["delivery_id"]) if r["status"] == "quarantined" else None
-    for receipt in duplicates:
-        try:
-            name = parse_delivery_name(receipt.file_name)
-        except DeliveryRefused:
+    for receipt_id, file_name in duplicates:
+        name = _receipt_name(file_name)
+        if name is None:
             continue
         rows.append({
-            "delivery_id": f"receipt:{receipt.id}", "partner_id": name.partner_id, "feed": name.feed,
+            "delivery_id": f"receipt:{receipt_id}", "partner_id": name.partner_id, "feed": name.feed,
             "extract_date": name.extract_date, "seq": name.seq, "status": "identical_receipt",
         })
     return pl.DataFrame([{k: r.get(k) for k in LEDGER_SCHEMA} for r in rows], schema=LEDGER_SCHEMA)
+
+
+def _receipt_name(file_name: str):
+    from homicide_assets.lib.parsing import DeliveryRefused, parse_delivery_name
+
+    try:
+        return parse_delivery_name(file_name)
+    except DeliveryRefused:
+        return None
+
+
+def newest_extract_date(database_url: str) -> date | None:
+    """``ledger_as_of(read_ledger(database_url))`` without reading the ledger: the newest
+    extract date of a delivery or of an identical receipt (the same rows count)."""
+    from sqlmodel import func, select
+
+    from homicide_assets.lib.store import session_scope
+    from homicide_assets.lib.store.ingest import Delivery, Receipt
+
+    with session_scope(database_url) as s:
+        newest = s.exec(select(func.max(Delivery.extract_date))).one()
+        names = list(s.exec(select(Receipt.file_name).where(Receipt.outcome == "duplicate")))
+    dates = [n.extract_date for n in map(_receipt_name, names) if n is not None]
+    if isinstance(newest, str):  # a dialect that returns the aggregate as text
+        newest = date.fromisoformat(newest)
+    return max([d for d in (newest, *dates) if d is not None], default=None)
 
 
 def ledger_as_of(ledger: pl.DataFrame) -> date | None:

@@ -20,7 +20,7 @@ from dagster import (
 from pydantic import Field
 
 from homicide_assets.defs.metadata import markdown_table
-from homicide_assets.lib.compliance import ledger_as_of, read_ledger
+from homicide_assets.lib.compliance import newest_extract_date
 from homicide_assets.lib.ingest import read_raw
 from homicide_assets.lib.lessons import (
     DEFAULT_FLAG_AFTER_DAYS,
@@ -60,7 +60,7 @@ def resolve_as_of(config_as_of: str | None, platform: PlatformResource) -> tuple
     """The as-of date and where it came from (config, ledger, or today when the ledger is empty)."""
     if config_as_of:
         return date.fromisoformat(config_as_of), "config"
-    newest = ledger_as_of(read_ledger(platform.database_url()))
+    newest = newest_extract_date(platform.database_url())
     if newest is not None:
         return newest, "newest extract date in the ledger"
     return date.today(), "today (the ledger is empty)"
