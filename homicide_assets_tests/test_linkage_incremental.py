@@ -13,8 +13,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from homicide_assets.lib.linkage import standardise_people
 from homicide_assets.lib.linkage_register import (
     PERSON_FEEDS,
+    PLATFORM_IDENTIFIERS,
     LinkageState,
     RegisterState,
     build_death_register,
@@ -95,6 +97,13 @@ def test_incremental_matches_equal_a_full_rescoring_with_the_same_held_model(rec
                         reestimate_fraction=0.5)
     assert not full.estimated and full.rescored.len() == after.height
     assert_frame_equal(incremental.matches, full.matches)
+    # the held features were reused for unchanged records, and equal standardising them all
+    assert held.features is not None and held.features.height == before.height
+    assert_frame_equal(incremental.state.features, full.state.features)
+    assert_frame_equal(
+        incremental.state.features.drop("record_key"), standardise_people(after, PLATFORM_IDENTIFIERS)
+    )
+    assert incremental.state.features["record_key"].to_list() == after["record_key"].to_list()
 
     got = incremental.matches
     touching = lambda keys: pl.col("record_key_l").is_in(keys.implode()) | pl.col("record_key_r").is_in(keys.implode())  # noqa: E731

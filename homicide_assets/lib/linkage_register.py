@@ -320,6 +320,10 @@ class LinkageState:
     records: pl.DataFrame | None
     matches: pl.DataFrame | None
     meta: dict[str, Any]
+    #: each held record's standardised comparison features (``record_key`` and the columns
+    #: of :func:`~homicide_assets.lib.linkage.standardise_people`): a later run standardises
+    #: only its new and changed records
+    features: pl.DataFrame | None = None
 
     def save(self, folder: Path) -> None:
         """Replace ``folder`` with this state: written beside it, then renamed into place,
@@ -337,6 +341,8 @@ class LinkageState:
                 self.records.write_parquet(tmp / "records.parquet")
             if self.matches is not None:
                 self.matches.write_parquet(tmp / "matches.parquet")
+            if self.features is not None:
+                self.features.write_parquet(tmp / "features.parquet")
             (tmp / "state.json").write_text(json.dumps(self.meta, sort_keys=True, indent=1), encoding="utf-8")
             old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.old")
             if folder.exists():
@@ -360,9 +366,11 @@ class LinkageState:
             model = HeldModel.load(folder / "model")
             records = pl.read_parquet(folder / "records.parquet") if (folder / "records.parquet").exists() else None
             matches = pl.read_parquet(folder / "matches.parquet") if (folder / "matches.parquet").exists() else None
+            path = folder / "features.parquet"
+            features = pl.read_parquet(path) if path.exists() else None
         except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):
             return None
-        return cls(model, records, matches, meta)
+        return cls(model, records, matches, meta, features)
 
 
 def _record_changes(records: pl.DataFrame, previous: pl.DataFrame | None) -> dict[str, pl.Series]:
@@ -373,12 +381,37 @@ def _record_changes(records: pl.DataFrame, previous: pl.DataFrame | None) -> dic
         return {"new": keys, "changed": empty, "removed": empty}
     cols = list(PERSON_COLUMNS)
     differs = records.join(previous.select(cols).cast(PERSON_COLUMNS), on=cols, how="anti", nulls_equal=True)
-    held = previous["record_key"]
+    held = previous.select("record_key")
+    by_key = {"on": "record_key", "maintain_order": "left"}
     return {
-        "new": differs.filter(~pl.col("record_key").is_in(held.implode()))["record_key"],
-        "changed": differs.filter(pl.col("record_key").is_in(held.implode()))["record_key"],
-        "removed": held.filter(~held.is_in(keys.implode())),
+        "new": differs.join(held, how="anti", **by_key)["record_key"],
+        "changed": differs.join(held, how="semi", **by_key)["record_key"],
+        "removed": held.join(records.select("record_key"), how="anti", **by_key)["record_key"],
     }
+
+
+def _standardised(
+    records: pl.DataFrame, previous: LinkageState | None, delta: dict[str, pl.Series], code_version: str
+) -> pl.DataFrame:
+    """``standardise_people(records)`` with ``record_key`` first, in the records' order. A
+    held state of the same code keeps its records' features: only the new and changed
+    records are standardised (each row's features are its own row's alone, so the frame is
+    the same as standardising every record: ``test_linkage_incremental``)."""
+    def standardise(frame: pl.DataFrame) -> pl.DataFrame:
+        out = standardise_people(frame, PLATFORM_IDENTIFIERS)
+        return out.select(frame["record_key"], *out.columns)
+
+    held = previous.features if previous is not None else None
+    if held is None or previous.meta.get("code_version") != code_version or "record_key" not in held.columns:
+        return standardise(records)
+    todo = pl.concat([delta["new"], delta["changed"]])
+    fresh = standardise(records.filter(pl.col("record_key").is_in(todo.implode())))
+    kept = held.filter(~pl.col("record_key").is_in(todo.implode()))
+    if kept.columns != fresh.columns:
+        return standardise(records)
+    every = pl.concat([kept, fresh.cast(dict(kept.schema))])
+    out = records.select("record_key").join(every, on="record_key", how="left", maintain_order="left")
+    return out if out.height == records.height else standardise(records)
 
 
 def _model_decision(
@@ -451,14 +484,15 @@ def match_people(
             model_reason="fewer than two records", rescored=records["record_key"],
         )
     score_threshold = min(review_threshold, threshold)
+    held_records = previous.records if previous is not None else None
+    delta = _record_changes(records, held_records)
+    standardised = _standardised(records, previous, delta, code_version)
     features = (
-        standardise_people(records, PLATFORM_IDENTIFIERS)
+        standardised.drop("record_key")
         .with_row_index("unique_id")
         .with_columns(pl.col("unique_id").cast(pl.Int64))
     )
     present = informative_columns([features], PLATFORM_IDENTIFIERS)
-    held_records = previous.records if previous is not None else None
-    delta = _record_changes(records, held_records)
     n_changes = sum(s.len() for s in delta.values())
     reason = _model_decision(
         previous, present, seed, backend, n_changes, reestimate, reestimate_fraction, code_version
@@ -576,6 +610,7 @@ def match_people(
             "estimated_on_records": estimated_on,
             "changes_since_estimate": changes_since,
         },
+        standardised,
     )
     counts = {k: int(v.len()) for k, v in delta.items()}
     counts["unchanged"] = records.height - counts["new"] - counts["changed"]
