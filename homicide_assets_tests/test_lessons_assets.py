@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 from aiosmtpd.controller import Controller
 from dagster import AssetKey, AssetSpec, DagsterInstance, build_sensor_context, materialize
+from polars.testing import assert_frame_equal
 
 from homicide_assets.defs.lessons import lessons_assets, lessons_weekly_digest_sensor
 from homicide_assets.defs.lessons.digest import LOCAL_TZ, due_week, send_weekly_digest
@@ -222,3 +223,43 @@ def test_due_week_is_the_first_look_from_monday_seven():
     assert due_week(datetime(2026, 6, 8, 7, 0, tzinfo=LOCAL_TZ), "2026-W23") == "2026-W24"
     assert due_week(datetime(2026, 6, 11, 15, 0, tzinfo=LOCAL_TZ), "2026-W23") == "2026-W24"  # daemon was down
     assert due_week(datetime(2026, 6, 11, 15, 0, tzinfo=LOCAL_TZ), "2026-W24") is None
+
+
+def test_the_history_is_held_until_a_raw_partition_changes(lessons_data):
+    """The recommendation history (every delivery's statuses) is held in models/review_history/
+    and reused while the same deliveries' raw partitions stand; a new delivery, or a raw
+    partition written again, makes it read every partition again, and it always equals the
+    history read afresh."""
+    import os
+
+    from homicide_assets.lib.held import load_frames, save_frames
+    from homicide_assets.lib.ingest import read_raw
+    from homicide_assets.lib.lessons import (
+        HISTORY_STATE_FORMAT,
+        held_recommendation_history,
+        recommendation_history,
+    )
+
+    folder = lessons_data.models / "review_history"
+    fresh = lambda: recommendation_history(read_raw(lessons_data, FEED)[0])  # noqa: E731
+    first, missing = held_recommendation_history(lessons_data, folder)
+    assert missing == [] and (folder / "history.parquet").exists()
+    assert first["status"].sort().to_list() == ["implemented", "in_progress", "not_started", "not_started"]
+    assert_frame_equal(first, fresh())
+    # reused: what the folder holds comes back (a marked copy here), not a new reading
+    frames, meta = load_frames(folder, ["history"], HISTORY_STATE_FORMAT)
+    save_frames(folder, {"history": first.head(1)}, meta)
+    assert held_recommendation_history(lessons_data, folder)[0].height == 1
+    # a raw partition written again (another modification time) is read again
+    path = lessons_data.warehouse_file(["raw", FEED], next(iter(meta["partitions"])))
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    assert_frame_equal(held_recommendation_history(lessons_data, folder)[0], fresh())
+
+    drop(lessons_data.landing, "bham", "bham__review_recommendations__20260901.csv", csv_bytes(FEED, [
+        _rec("DARDR-BHAM-2026-01", "R01", status="implemented", status_updated_on="2026-08-20",
+             evidence="MARAC referral audit"),
+    ]))
+    _ingest(lessons_data)
+    grown, _ = held_recommendation_history(lessons_data, folder)
+    assert grown.height == first.height + 1
+    assert_frame_equal(grown, fresh())

@@ -149,6 +149,34 @@ def recommendation_history(raw: pl.DataFrame) -> pl.DataFrame:
     return typed.select([pl.col(c).cast(t) for c, t in HISTORY_SCHEMA.items()])
 
 
+#: Bump when the held history changes shape.
+HISTORY_STATE_FORMAT = 1
+
+
+def held_recommendation_history(data_dir, folder) -> tuple[pl.DataFrame, list[str]]:
+    """:func:`recommendation_history` of every parsed delivery of the feed, and the delivery
+    ids whose raw partition is missing (as ``lib.ingest.read_raw`` gives them), held in
+    ``folder`` (``models/review_history/``) between builds: while the same deliveries' raw
+    partitions are there with the same size and modification time, and the code is the same,
+    the held history is the one they give, and a build for another feed's delivery reads it
+    instead of every raw partition of this one."""
+    from homicide_assets.lib.held import load_frames, save_frames
+    from homicide_assets.lib.ingest import _raw_partitions, read_raw
+    from homicide_assets.lib.settings import code_fingerprint
+
+    partitions = _raw_partitions(data_dir, FEED)
+    meta = {"format": HISTORY_STATE_FORMAT, "code": code_fingerprint(), "partitions": partitions}
+    missing = [i for i, stamp in partitions.items() if stamp is None]
+    held = load_frames(folder, ["history"], HISTORY_STATE_FORMAT)
+    if held is not None and held[1] == meta:
+        return held[0]["history"], missing
+    raw, missing = read_raw(data_dir, FEED)
+    history = recommendation_history(raw)
+    if _raw_partitions(data_dir, FEED) == partitions:  # nothing arrived while it was read
+        save_frames(folder, {"history": history}, meta)
+    return history, missing
+
+
 def _with_pfd_due(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(
         pl.when(pl.col("due_on").is_null() & (pl.col("review_type") == "pfd"))

@@ -21,14 +21,13 @@ from pydantic import Field
 
 from homicide_assets.defs.metadata import markdown_table
 from homicide_assets.lib.compliance import newest_extract_date
-from homicide_assets.lib.ingest import read_raw
 from homicide_assets.lib.lessons import (
     DEFAULT_FLAG_AFTER_DAYS,
     FEED,
     build_lessons_in_days,
     build_recommendations,
+    held_recommendation_history,
     overdue_list,
-    recommendation_history,
 )
 from homicide_assets.lib.lessons_updates import read_operator_updates
 from homicide_assets.lib.themes import load_theme_rules
@@ -92,10 +91,9 @@ def recommendations(
 ) -> Output[pl.DataFrame]:
     data_dir = platform.paths()
     as_of, as_of_source = resolve_as_of(config.as_of, platform)
-    raw, missing = read_raw(data_dir, FEED)
+    history, missing = held_recommendation_history(data_dir, data_dir.models / "review_history")
     if missing:
         context.log.warning(f"{len(missing)} deliveries of {FEED} have no parsed rows yet; their statuses are not in the history")
-    history = recommendation_history(raw)
     updates = read_operator_updates(platform.database_url())
     frame = build_recommendations(history, as_of, updates, death_register, platform.registry(), load_theme_rules())
     overdue = overdue_list(frame)
