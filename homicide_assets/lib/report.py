@@ -265,8 +265,11 @@ def protect_table_counts(table: Table) -> dict[str, np.ndarray]:
     return status
 
 
-def render_table(table: Table, edition: str) -> RenderedTable:
-    """Cells as displayed in ``edition`` (``full`` or ``partner``) and the CSV frame."""
+def render_table(table: Table, edition: str, html_rows: int | None = None) -> RenderedTable:
+    """Cells as displayed in ``edition`` (``full`` or ``partner``) and the CSV frame.
+
+    ``html_rows``: the page shows only the first so many rows (a long list; the CSV has them
+    all), so only those rows' cells are rendered."""
     partner = edition == "partner"
     columns = [c for c in table.columns if (c.partner if partner else c.full)]
     status = protect_table_counts(table) if partner else {}
@@ -292,6 +295,23 @@ def render_table(table: Table, edition: str) -> RenderedTable:
     for i, record in enumerate(table.frame.iter_rows(named=True)):
         is_total = table.total_row and i == n_rows - 1
         cells, csv_row = [], {}
+        if html_rows is not None and i >= html_rows and not is_total:
+            # beyond what the page shows: the CSV row alone, as below
+            for c in columns:
+                value = record.get(c.key)
+                source = c.key if c.kind == "count" else c.of
+                if source and source in suppressed and suppressed[source][i]:
+                    csv_row[c.key] = symbols[source][i] if c.kind == "count" else ""
+                    if c.kind in ("ci", "share_ci"):
+                        csv_row[c.pair] = ""
+                elif c.kind in ("ci", "share_ci"):
+                    csv_row[c.key], csv_row[c.pair] = _raw(value), _raw(record.get(c.pair))
+                elif partner and c.kind == "count":
+                    csv_row[c.key] = int(value) if value is not None else None
+                else:
+                    csv_row[c.key] = _raw(value)
+            csv_rows.append(csv_row)
+            continue
         for c in columns:
             value = record.get(c.key)
             source = c.key if c.kind == "count" else c.of
@@ -2106,7 +2126,8 @@ def render_edition(
             if b.kind == "table":
                 if partner and not b.table.partner:
                     continue
-                rt = render_table(b.table, edition_key)
+                long_list = not b.table.total_row
+                rt = render_table(b.table, edition_key, html_rows=LIST_ROWS if long_list else None)
                 rendered[rt.name] = rt
                 shown = replace(rt, rows=rt.rows[:LIST_ROWS]) if len(rt.rows) > LIST_ROWS else rt
                 blocks.append({"kind": "table", "table": shown})
