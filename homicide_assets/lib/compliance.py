@@ -147,8 +147,6 @@ def newest_extract_date(database_url: str) -> date | None:
         newest = s.exec(select(func.max(Delivery.extract_date))).one()
         names = list(s.exec(select(Receipt.file_name).where(Receipt.outcome == "duplicate")))
     dates = [n.extract_date for n in map(_receipt_name, names) if n is not None]
-    if isinstance(newest, str):  # a dialect that returns the aggregate as text
-        newest = date.fromisoformat(newest)
     return max([d for d in (newest, *dates) if d is not None], default=None)
 
 

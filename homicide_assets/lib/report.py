@@ -290,28 +290,32 @@ def render_table(table: Table, edition: str, html_rows: int | None = None) -> Re
         vals = table.frame.get_column(table.bar)
         n = table.frame.height - (1 if table.total_row else 0)
         bar_max = float(vals.head(n).max() or 0) if n else 0
+    def csv_row(record: dict, i: int) -> dict:
+        """The row as the CSV has it: raw values, suppressed cells as their symbols."""
+        out = {}
+        for c in columns:
+            value = record.get(c.key)
+            source = c.key if c.kind == "count" else c.of
+            if source and source in suppressed and suppressed[source][i]:
+                out[c.key] = symbols[source][i] if c.kind == "count" else ""
+                if c.kind in ("ci", "share_ci"):
+                    out[c.pair] = ""
+            elif c.kind in ("ci", "share_ci"):
+                out[c.key], out[c.pair] = _raw(value), _raw(record.get(c.pair))
+            elif partner and c.kind == "count":
+                out[c.key] = int(value) if value is not None else None
+            else:
+                out[c.key] = _raw(value)
+        return out
+
     rows, csv_rows = [], []
     n_rows = table.frame.height
     for i, record in enumerate(table.frame.iter_rows(named=True)):
         is_total = table.total_row and i == n_rows - 1
-        cells, csv_row = [], {}
+        csv_rows.append(csv_row(record, i))
         if html_rows is not None and i >= html_rows and not is_total:
-            # beyond what the page shows: the CSV row alone, as below
-            for c in columns:
-                value = record.get(c.key)
-                source = c.key if c.kind == "count" else c.of
-                if source and source in suppressed and suppressed[source][i]:
-                    csv_row[c.key] = symbols[source][i] if c.kind == "count" else ""
-                    if c.kind in ("ci", "share_ci"):
-                        csv_row[c.pair] = ""
-                elif c.kind in ("ci", "share_ci"):
-                    csv_row[c.key], csv_row[c.pair] = _raw(value), _raw(record.get(c.pair))
-                elif partner and c.kind == "count":
-                    csv_row[c.key] = int(value) if value is not None else None
-                else:
-                    csv_row[c.key] = _raw(value)
-            csv_rows.append(csv_row)
-            continue
+            continue  # beyond what the page shows: the CSV row alone
+        cells = []
         for c in columns:
             value = record.get(c.key)
             source = c.key if c.kind == "count" else c.of
@@ -321,11 +325,7 @@ def render_table(table: Table, edition: str, html_rows: int | None = None) -> Re
                 css = "long"
             if hidden:
                 text = html.escape(symbols[source][i]) if c.kind == "count" else "&ndash;"
-                csv_value = symbols[source][i] if c.kind == "count" else ""
                 cells.append(RenderedCell(c.key, text, None, css + " sup"))
-                csv_row[c.key] = csv_value
-                if c.kind in ("ci", "share_ci"):
-                    csv_row[c.pair] = ""
                 continue
             if c.kind in ("ci", "share_ci"):
                 hi = record.get(c.pair)
@@ -336,8 +336,6 @@ def render_table(table: Table, edition: str, html_rows: int | None = None) -> Re
                 else:
                     text = f"{value * 100:.1f}&ndash;{hi * 100:.1f}%"
                 cells.append(RenderedCell(c.key, text, _raw(value), css))
-                csv_row[c.key] = _raw(value)
-                csv_row[c.pair] = _raw(hi)
                 continue
             shown = _fmt(value, c.kind)
             if c.words:
@@ -348,13 +346,7 @@ def render_table(table: Table, edition: str, html_rows: int | None = None) -> Re
             if table.bar == c.key and bar_max and not is_total and value:
                 text = f'<span class="cell-bar">{text}<span class="bar" style="width:{max(2, 60 * value / bar_max):.0f}px"></span></span>'
             cells.append(RenderedCell(c.key, text, _raw(value), css))
-            csv_row[c.key] = (
-                _raw(value)
-                if not partner
-                else (_raw(value) if c.kind != "count" else (int(value) if value is not None else None))
-            )
         rows.append({"cells": cells, "total": is_total})
-        csv_rows.append(csv_row)
     csv_columns = []
     for c in columns:
         csv_columns.append(c.key)
