@@ -44,3 +44,8 @@ def pytest_configure(config):
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("HOMICIDE_DATA_DIR", tempfile.mkdtemp(prefix="homicide_session_"))
     os.environ.setdefault("HOMICIDE_PSEUDONYM_KEY", TEST_KEY)
+    # A developer's shell may carry the platform's own settings (``make``'s key_env.sh exports
+    # the local key file): definitions read them at import as run-time variables, which the
+    # fixtures then remove, so a build test would fail for want of them. Tests bring their own.
+    for name in ("HOMICIDE_PSEUDONYM_KEY_FILE", "HOMICIDE_DATABASE_URL"):
+        os.environ.pop(name, None)
