@@ -540,10 +540,13 @@ def _bulky_death_reports(first: int, rows: int) -> bytes:
 @pytest.mark.slow
 def test_failing_write_mid_asset_leaves_no_partial_output_marked_materialised(tmp_path, monkeypatch):
     """With the instance and store on PostgreSQL, a build runs under a real file-size limit
-    that the new staged/death_reports Parquet crosses half-way through its write: the run
+    that the new staged death_reports table crosses half-way through its write (its held
+    copy under ``models/staging/``, written inside the asset, is the first to cross): the run
     fails, the asset's latest materialisation is still the previous run's, the file on disk
-    is still the previous, complete one (no partial file, no temporary left behind), and
-    nothing downstream materialised from it; lifting the limit, a retry materialises it."""
+    is still the previous, complete one (no partial file, no temporary left behind), nothing
+    downstream materialised from it, and the ledger does not call the new deliveries staged;
+    lifting the limit, a retry materialises it. (A failure of the IO manager's own write:
+    ``test_a_failed_table_write_leaves_the_ledger_saying_parsed``.)"""
     from dagster import AssetKey, DagsterInstance
 
     from homicide_assets.cli import take_landing
@@ -595,9 +598,28 @@ def test_failing_write_mid_asset_leaves_no_partial_output_marked_materialised(tm
         assert AssetKey(["staged", "death_report_persons"]) not in materialised
         raws = [p.stat().st_size for p in (data_dir.warehouse / "raw" / "death_reports").glob("*.parquet")]
         assert len(raws) == 3 and max(raws) < limit  # the premise: only the staged write crossed the limit
+        # the ledger does not say the new deliveries are staged in a table that was not written
+        assert _ledger_statuses(store) == {
+            "wmp__death_reports__20260105.csv": ("staged", 600),
+            "wmp__death_reports__20260106.csv": ("parsed", None),
+            "wmp__death_reports__20260107.csv": ("parsed", None),
+        }
 
         assert ingest_build() == []
         assert instance.get_latest_materialization_event(staged_key).run_id != before.run_id
+        assert pl.read_parquet(staged_path).height == 1800
+        assert _ledger_statuses(store) == {
+            f"wmp__death_reports__2026010{day}.csv": ("staged", 600) for day in (5, 6, 7)
+        }
+
+
+def _ledger_statuses(url: str) -> dict[str, tuple[str, int | None]]:
+    """Each death_reports delivery's ledger status and rows staged."""
+    with session_scope(url) as s:
+        return {
+            d.file_name: (d.status, d.rows_staged)
+            for d in s.exec(select(Delivery).where(Delivery.feed == "death_reports"))
+        }
         assert pl.read_parquet(staged_path).height == 1800 and staged_path.stat().st_size > limit
 
 
@@ -637,3 +659,56 @@ def test_failing_archive_write_leaves_the_delivery_in_landing(platform_env):
     assert [p for p in data_dir.archive.rglob("*") if p.is_file()] == []
     with session_scope(data_dir.database_url()) as s:
         assert list(s.exec(select(Delivery))) == [] and list(s.exec(select(Receipt))) == []
+
+
+def _immutable(path: Path, on: bool) -> str | None:
+    """Set or clear the immutable attribute (even root cannot create files in such a
+    directory); returns why it could not be set, or None."""
+    chattr = shutil.which("chattr")
+    if chattr is None:
+        return "chattr (e2fsprogs) is not installed"
+    done = subprocess.run([chattr, "+i" if on else "-i", str(path)], capture_output=True, text=True)
+    return None if done.returncode == 0 else f"chattr {'+i' if on else '-i'} failed here: {done.stderr.strip()}"
+
+
+@pytest.mark.slow
+def test_a_failed_table_write_leaves_the_ledger_saying_parsed(tmp_path, monkeypatch):
+    """The staged assets record a delivery as staged in the ledger only once the IO manager
+    has written the table holding its rows. With ``warehouse/staged/`` made immutable (a real
+    write failure the held staging in ``models/`` does not meet), the new delivery's table
+    write fails: the run fails, the previous table is untouched, and the ledger still says the
+    new delivery is ``parsed`` with no rows staged; once writable, a rerun stages it."""
+    data_dir = fresh_data_dir(tmp_path / "data")
+    monkeypatch.setenv("HOMICIDE_DATA_DIR", str(data_dir.root))
+    monkeypatch.setenv("HOMICIDE_PSEUDONYM_KEY", TEST_KEY)
+    monkeypatch.setenv("DAGSTER_HOME", str(data_dir.root / "dagster_home"))
+    load_definitions_first()
+    drop(data_dir.landing, "wmp", "wmp__death_reports__20260105.csv", csv_bytes("death_reports", [
+        death_report(1000 + i) for i in range(20)]))
+    assert ingest_build() == []
+    staged_dir = data_dir.warehouse / "staged"
+    before = (staged_dir / "death_reports.parquet").read_bytes()
+    statuses = _ledger_statuses(data_dir.database_url())
+    assert statuses == {"wmp__death_reports__20260105.csv": ("staged", 20)}
+
+    drop(data_dir.landing, "wmp", "wmp__death_reports__20260106.csv", csv_bytes("death_reports", [
+        death_report(2000 + i) for i in range(15)]))
+    why = _immutable(staged_dir, True)
+    if why:
+        pytest.skip(f"cannot make a directory immutable: {why}")
+    try:
+        assert ingest_build() == ["staged"]
+    finally:
+        assert _immutable(staged_dir, False) is None
+    assert (staged_dir / "death_reports.parquet").read_bytes() == before
+    assert _ledger_statuses(data_dir.database_url()) == {
+        "wmp__death_reports__20260105.csv": ("staged", 20),
+        "wmp__death_reports__20260106.csv": ("parsed", None),
+    }
+
+    assert ingest_build() == []
+    assert pl.read_parquet(staged_dir / "death_reports.parquet").height == 35
+    assert _ledger_statuses(data_dir.database_url()) == {
+        "wmp__death_reports__20260105.csv": ("staged", 20),
+        "wmp__death_reports__20260106.csv": ("staged", 15),
+    }

@@ -182,7 +182,7 @@ def _staged_with(feed: str, key: bytes, registry: Registry | None, known_given: 
     }
 
 
-def _raw_partitions(data_dir: DataDir, feed: str) -> dict[str, list[int] | None]:
+def raw_partitions(data_dir: DataDir, feed: str) -> dict[str, list[int] | None]:
     """Per stageable delivery (in staging order): its raw partition's size and modification
     time, or None when it has none yet."""
     out: dict[str, list[int] | None] = {}
@@ -239,7 +239,7 @@ def stage_feed_held(
     now = now or datetime.now(UTC)
     known = None if known_report_ids is None else pl.Series("report_id", known_report_ids, dtype=pl.String)
     folder = staging_state_folder(data_dir, feed)
-    partitions = _raw_partitions(data_dir, feed)
+    partitions = raw_partitions(data_dir, feed)
     missing = [i for i, stat in partitions.items() if stat is None]
     staged_with = _staged_with(feed, key, registry, known is not None)
     held = StagingState.load(folder)
@@ -280,16 +280,30 @@ def stage_and_record(
     """Stage every parsed delivery of ``feed``; record row quarantine and ledger counts.
 
     Returns the stage result, the per-delivery counts and any deliveries whose raw
-    partition is missing (received but not yet parsed).
+    partition is missing (received but not yet parsed). For a caller that writes the staged
+    table itself afterwards (the ``staged`` assets), :func:`stage_and_quarantine` then, once
+    the table is written, :func:`record_staged`: the ledger never says a delivery is staged
+    in a table that was not written.
     """
+    result, counts, missing = stage_and_quarantine(data_dir, feed, key, registry, known_report_ids, now)
+    record_staged(data_dir, feed, counts)
+    return result, counts, missing
+
+
+def stage_and_quarantine(
+    data_dir: DataDir, feed: str, key: bytes, registry: Registry,
+    known_report_ids: pl.Series | None = None, now: datetime | None = None,
+) -> tuple[StageResult, pl.DataFrame, list[str]]:
+    """Stage every parsed delivery of ``feed`` and record its row quarantine (the file under
+    ``quarantine/rows/`` and one ``QuarantineEntry`` per rejected row); the ledger is left to
+    :func:`record_staged`. Returns as :func:`stage_and_record`."""
     result, read, missing = stage_feed_held(data_dir, feed, key, registry, known_report_ids, now)
     counts = result.counts(read)
     rejects = result.rejects
     rows_folder = data_dir.quarantine / "rows"
     rows_folder.mkdir(parents=True, exist_ok=True)
     rejects.write_parquet(rows_folder / f"{feed}.parquet")
-    url = data_dir.database_url()
-    with session_scope(url) as s:
+    with session_scope(data_dir.database_url()) as s:
         s.exec(delete(QuarantineEntry).where(QuarantineEntry.kind == "row", QuarantineEntry.feed == feed))
         for r in rejects.iter_rows(named=True):
             s.add(QuarantineEntry(
@@ -297,7 +311,14 @@ def stage_and_record(
                 file_name=r["_source_file"], line=r["_source_line"], column=r["column"], rule=r["rule"],
                 value=r["value"], reason=r["reason"], quarantine_path=f"quarantine/rows/{feed}.parquet",
             ))
-        by_id = {r["_delivery_id"]: r for r in counts.iter_rows(named=True)}
+    return result, counts, missing
+
+
+def record_staged(data_dir: DataDir, feed: str, counts: pl.DataFrame) -> None:
+    """Mark every stageable delivery of ``feed`` staged in the ledger, with its row counts
+    (``counts`` from :func:`stage_and_quarantine`): call once the staged table is written."""
+    by_id = {r["_delivery_id"]: r for r in counts.iter_rows(named=True)}
+    with session_scope(data_dir.database_url()) as s:
         for d in s.exec(select(Delivery).where(Delivery.feed == feed, col(Delivery.status).in_(STAGEABLE))):
             # a delivery with no rows (a header-only "nothing new" extract) is staged with zeros
             c = by_id.get(d.delivery_id) or {"rows_staged": 0, "rows_quarantined": 0, "rows_superseded": 0}
@@ -305,4 +326,3 @@ def stage_and_record(
                 c["rows_staged"], c["rows_quarantined"], c["rows_superseded"])
             d.status, d.staged_at = "staged", utcnow()
             s.add(d)
-    return result, counts, missing

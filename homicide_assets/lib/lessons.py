@@ -161,10 +161,10 @@ def held_recommendation_history(data_dir, folder) -> tuple[pl.DataFrame, list[st
     the held history is the one they give, and a build for another feed's delivery reads it
     instead of every raw partition of this one."""
     from homicide_assets.lib.held import load_frames, save_frames
-    from homicide_assets.lib.ingest import _raw_partitions, read_raw
+    from homicide_assets.lib.ingest import raw_partitions, read_raw
     from homicide_assets.lib.settings import code_fingerprint
 
-    partitions = _raw_partitions(data_dir, FEED)
+    partitions = raw_partitions(data_dir, FEED)
     meta = {"format": HISTORY_STATE_FORMAT, "code": code_fingerprint(), "partitions": partitions}
     missing = [i for i, stamp in partitions.items() if stamp is None]
     held = load_frames(folder, ["history"], HISTORY_STATE_FORMAT)
@@ -172,7 +172,7 @@ def held_recommendation_history(data_dir, folder) -> tuple[pl.DataFrame, list[st
         return held[0]["history"], missing
     raw, missing = read_raw(data_dir, FEED)
     history = recommendation_history(raw)
-    if _raw_partitions(data_dir, FEED) == partitions:  # nothing arrived while it was read
+    if raw_partitions(data_dir, FEED) == partitions:  # nothing arrived while it was read
         save_frames(folder, {"history": history}, meta)
     return history, missing
 

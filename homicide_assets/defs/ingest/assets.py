@@ -2,6 +2,7 @@
 
 
 import warnings
+from collections.abc import Iterator
 
 import polars as pl
 from dagster import (
@@ -19,7 +20,7 @@ from dagster import (
 from homicide_assets.defs.ingest.partitions import DELIVERY_PARTITIONS
 from homicide_assets.defs.metadata import markdown_table
 from homicide_assets.lib.feeds import FEED_NAMES, FEEDS
-from homicide_assets.lib.ingest import parse_archived_delivery, stage_and_record
+from homicide_assets.lib.ingest import parse_archived_delivery, record_staged, stage_and_quarantine
 from homicide_assets.resources import PlatformResource
 
 OWNERS = ["team:force-data-engineering"]
@@ -97,10 +98,10 @@ def build_staged_asset(feed: str) -> AssetsDefinition:
     )
 
     def _staged_body(context: AssetExecutionContext, platform: PlatformResource,
-                     death_reports: pl.DataFrame | None) -> Output[pl.DataFrame]:
+                     death_reports: pl.DataFrame | None) -> Iterator[Output[pl.DataFrame]]:
         data_dir = platform.paths()
         known = death_reports.get_column("report_id") if death_reports is not None else None
-        result, counts, missing = stage_and_record(
+        result, counts, missing = stage_and_quarantine(
             data_dir, feed, platform.key(), platform.registry(), known_report_ids=known
         )
         if missing:
@@ -108,7 +109,7 @@ def build_staged_asset(feed: str) -> AssetsDefinition:
         totals = counts.select(pl.exclude("_delivery_id").sum()).row(0, named=True) if counts.height else {}
         preview_cols = [c for c in spec.column_names if not (spec.column(c).personal or spec.column(c).pseudonymise)
                         and c not in ("narrative",)][:8]
-        return Output(
+        yield Output(
             result.staged,
             metadata={
                 "dagster/row_count": result.staged.height,
@@ -126,14 +127,18 @@ def build_staged_asset(feed: str) -> AssetsDefinition:
                 "preview": markdown_table(result.staged, 5, columns=preview_cols),
             },
         )
+        # Dagster resumes the body only once the IO manager has written the table, so the
+        # ledger says "staged" of a delivery only when the table holding its rows is written
+        # (a failed write leaves its deliveries "parsed", staged again by the next run).
+        record_staged(data_dir, feed, counts)
 
     if ins:
         def _staged(context: AssetExecutionContext, platform: PlatformResource,
-                    death_reports: pl.DataFrame) -> Output[pl.DataFrame]:
-            return _staged_body(context, platform, death_reports)
+                    death_reports: pl.DataFrame) -> Iterator[Output[pl.DataFrame]]:
+            yield from _staged_body(context, platform, death_reports)
     else:
-        def _staged(context: AssetExecutionContext, platform: PlatformResource) -> Output[pl.DataFrame]:
-            return _staged_body(context, platform, None)
+        def _staged(context: AssetExecutionContext, platform: PlatformResource) -> Iterator[Output[pl.DataFrame]]:
+            yield from _staged_body(context, platform, None)
     return decorate(_staged)
 
 
