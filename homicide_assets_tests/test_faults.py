@@ -607,7 +607,7 @@ def test_failing_write_mid_asset_leaves_no_partial_output_marked_materialised(tm
 
         assert ingest_build() == []
         assert instance.get_latest_materialization_event(staged_key).run_id != before.run_id
-        assert pl.read_parquet(staged_path).height == 1800
+        assert pl.read_parquet(staged_path).height == 1800 and staged_path.stat().st_size > limit
         assert _ledger_statuses(store) == {
             f"wmp__death_reports__2026010{day}.csv": ("staged", 600) for day in (5, 6, 7)
         }
@@ -620,7 +620,6 @@ def _ledger_statuses(url: str) -> dict[str, tuple[str, int | None]]:
             d.file_name: (d.status, d.rows_staged)
             for d in s.exec(select(Delivery).where(Delivery.feed == "death_reports"))
         }
-        assert pl.read_parquet(staged_path).height == 1800 and staged_path.stat().st_size > limit
 
 
 _LIMITED_RECEIVE = """
