@@ -15,6 +15,8 @@ from homicide_assets.lib.ingest import (
     StagingState,
     parse_archived_delivery,
     read_raw,
+    record_staged,
+    stage_and_quarantine,
     stage_and_record,
     staging_state_folder,
 )
@@ -149,8 +151,9 @@ def test_the_held_staging_is_not_carried_forward_when_what_it_depends_on_changed
 
 
 def test_a_raw_partition_that_appears_after_staging_is_staged_as_new(data_dir, key):
-    """A delivery received but without its raw partition (a crash between ledger and file) is
-    staged with no rows; once the partition is written, the next held staging takes its rows."""
+    """A delivery received but without its raw partition (a crash between ledger and file)
+    contributes no rows and stays ``parsed`` in the ledger; once the partition is written, the
+    next held staging takes its rows."""
     deliver(data_dir, {
         "wmp__death_reports__20260105.csv": ("death_reports", [death_report(1), death_report(2)]),
         "wmp__death_reports__20260106.csv": ("death_reports", [death_report(2, narrative="Corrected."),
@@ -161,6 +164,7 @@ def test_a_raw_partition_that_appears_after_staging_is_staged_as_new(data_dir, k
     late.unlink()
     first, _, missing = stage_and_record(data_dir, "death_reports", key, REGISTRY, now=DAY_1)
     assert first.how == "whole: nothing held" and len(missing) == 1 and first.staged.height == 2
+    assert ledger(data_dir)[0][late.stem][0] == "parsed"
     late.write_bytes(kept)
     now = DAY_1 + timedelta(hours=1)
     again, _, missing = stage_and_record(data_dir, "death_reports", key, REGISTRY, now=now)
@@ -171,3 +175,18 @@ def test_a_raw_partition_that_appears_after_staging_is_staged_as_new(data_dir, k
     assert again.staged.height == 3 and again.superseded.height == 1
     # the late delivery's ledger counts: both its rows staged (report 2 supersedes day 1's)
     assert ledger(data_dir)[0][late.stem][2:] == (2, 0, 0)
+
+
+def test_a_delivery_parsed_while_staging_writes_is_left_for_the_next_run(data_dir, key):
+    """The ledger records as staged only the deliveries the staging read: one parsed between
+    the staging and its ledger record (an ingest run beside a refresh, under the daemon) stays
+    ``parsed``, not "staged with no rows", and the next staging takes it."""
+    deliver(data_dir, {"wmp__death_reports__20260105.csv": ("death_reports", [death_report(1)])})
+    result, counts, _ = stage_and_quarantine(data_dir, "death_reports", key, REGISTRY, now=DAY_1)
+    deliver(data_dir, {"wmp__death_reports__20260106.csv": ("death_reports", [death_report(2), death_report(3)])})
+    record_staged(data_dir, "death_reports", counts, result.deliveries)
+    statuses = {d: row[:3] for d, row in ledger(data_dir)[0].items()}
+    assert sorted(statuses.values()) == [("parsed", 2, None), ("staged", 1, 1)]
+    again, _, _ = stage_and_record(data_dir, "death_reports", key, REGISTRY, now=DAY_1 + timedelta(hours=1))
+    assert again.staged.height == 3
+    assert sorted(row[:3] for row in ledger(data_dir)[0].values()) == [("staged", 1, 1), ("staged", 2, 2)]

@@ -7,6 +7,7 @@ are idempotent: running a step again replaces what it recorded before.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -268,6 +269,7 @@ def stage_feed_held(
         result = stage_feed(feed, raw, key, registry, known_report_ids=known, now=now)
         result.how = f"whole: {why}"
         read = rows_read(raw)
+    result.deliveries = tuple(i for i, stat in partitions.items() if stat is not None)
     StagingState(result.staged, result.rejects, result.superseded, read,
                  {**staged_with, "now": now.isoformat(), "deliveries": partitions}).save(folder)
     return result, read, missing
@@ -286,7 +288,7 @@ def stage_and_record(
     in a table that was not written.
     """
     result, counts, missing = stage_and_quarantine(data_dir, feed, key, registry, known_report_ids, now)
-    record_staged(data_dir, feed, counts)
+    record_staged(data_dir, feed, counts, result.deliveries)
     return result, counts, missing
 
 
@@ -314,12 +316,17 @@ def stage_and_quarantine(
     return result, counts, missing
 
 
-def record_staged(data_dir: DataDir, feed: str, counts: pl.DataFrame) -> None:
-    """Mark every stageable delivery of ``feed`` staged in the ledger, with its row counts
-    (``counts`` from :func:`stage_and_quarantine`): call once the staged table is written."""
+def record_staged(data_dir: DataDir, feed: str, counts: pl.DataFrame, deliveries: Sequence[str]) -> None:
+    """Mark ``deliveries`` (those staged: ``StageResult.deliveries``) staged in the ledger, with
+    their row counts (``counts`` from :func:`stage_and_quarantine`): call once the staged table
+    is written. A delivery parsed since the staging read the raw partitions stays ``parsed``
+    for the next run to stage."""
     by_id = {r["_delivery_id"]: r for r in counts.iter_rows(named=True)}
+    staged = list(deliveries)
     with session_scope(data_dir.database_url()) as s:
-        for d in s.exec(select(Delivery).where(Delivery.feed == feed, col(Delivery.status).in_(STAGEABLE))):
+        for d in s.exec(select(Delivery).where(
+            Delivery.feed == feed, col(Delivery.status).in_(STAGEABLE), col(Delivery.delivery_id).in_(staged)
+        )):
             # a delivery with no rows (a header-only "nothing new" extract) is staged with zeros
             c = by_id.get(d.delivery_id) or {"rows_staged": 0, "rows_quarantined": 0, "rows_superseded": 0}
             d.rows_staged, d.rows_quarantined, d.rows_superseded = (

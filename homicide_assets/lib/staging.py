@@ -50,6 +50,8 @@ class StageResult:
     superseded: pl.DataFrame  # _delivery_id, _source_line of rows replaced by a newer extract
     #: how the table was made: every row staged ("whole", with why) or held rows kept ("held")
     how: str = "whole"
+    #: the deliveries whose raw partitions were staged (set by ``lib.ingest.stage_feed_held``)
+    deliveries: tuple[str, ...] = ()
 
     def counts_by_delivery(self, raw: pl.DataFrame) -> pl.DataFrame:
         """rows_read, rows_staged, rows_quarantined, rows_superseded per delivery."""

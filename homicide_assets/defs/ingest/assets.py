@@ -130,7 +130,7 @@ def build_staged_asset(feed: str) -> AssetsDefinition:
         # Dagster resumes the body only once the IO manager has written the table, so the
         # ledger says "staged" of a delivery only when the table holding its rows is written
         # (a failed write leaves its deliveries "parsed", staged again by the next run).
-        record_staged(data_dir, feed, counts)
+        record_staged(data_dir, feed, counts, result.deliveries)
 
     if ins:
         def _staged(context: AssetExecutionContext, platform: PlatformResource,
