@@ -322,11 +322,11 @@ def record_staged(data_dir: DataDir, feed: str, counts: pl.DataFrame, deliveries
     is written. A delivery parsed since the staging read the raw partitions stays ``parsed``
     for the next run to stage."""
     by_id = {r["_delivery_id"]: r for r in counts.iter_rows(named=True)}
-    staged = list(deliveries)
+    staged = set(deliveries)  # matched here, not as SQL parameters: a feed can have thousands
     with session_scope(data_dir.database_url()) as s:
-        for d in s.exec(select(Delivery).where(
-            Delivery.feed == feed, col(Delivery.status).in_(STAGEABLE), col(Delivery.delivery_id).in_(staged)
-        )):
+        for d in s.exec(select(Delivery).where(Delivery.feed == feed, col(Delivery.status).in_(STAGEABLE))):
+            if d.delivery_id not in staged:
+                continue
             # a delivery with no rows (a header-only "nothing new" extract) is staged with zeros
             c = by_id.get(d.delivery_id) or {"rows_staged": 0, "rows_quarantined": 0, "rows_superseded": 0}
             d.rows_staged, d.rows_quarantined, d.rows_superseded = (
