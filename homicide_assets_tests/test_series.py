@@ -15,7 +15,7 @@ from homicide_assets.lib.series import (
     find_series,
     naive_baseline,
 )
-from homicide_assets.lib.series_stats import knox_test, poisson_tail, project_m
+from homicide_assets.lib.series_stats import SpaceTimeScan, knox_test, poisson_mean_at, poisson_tail, project_m
 
 START = date(2025, 1, 1)
 #: A quiet residential point (metres offsets are added to it) and the city centre.
@@ -602,6 +602,38 @@ def test_poisson_tail_and_projection():
     assert poisson_tail(3, 0.5) == pytest.approx(1 - np.exp(-0.5) * (1 + 0.5 + 0.125))
     a = project_m([52.0, 52.0], [-1.9, -1.9 + 0.01])
     assert abs(a[1, 0] - a[0, 0] - 684) < 5  # 0.01 degrees of longitude at 52 N
+
+
+def test_poisson_mean_at_bounds_the_means_a_p_value_allows():
+    k = np.arange(1, 12)
+    for p in (0.5, 1e-3, 1e-9):
+        mu = poisson_mean_at(p, k)
+        assert np.all(poisson_tail(k, mu) >= p)
+        assert np.all(poisson_tail(k, mu * (1 - 1e-6)) < p)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_scan_cylinders_kept_by_p_are_the_same_with_the_mean_bound(seed):
+    """``hits`` asks only for cylinders whose mean could reach its group's threshold; they are
+    exactly the cylinders at or below it among all of them (in the same order)."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    days = rng.integers(0, 365, n)
+    pts = rng.normal(0, 3_000, (n, 2))
+    groups = rng.integers(0, 3, n)
+    burst = np.arange(8)  # a burst in group 0: cylinders with small p
+    days[burst], pts[burst], groups[burst] = 100 + burst, rng.normal(0, 150, (8, 2)), 0
+    scan = SpaceTimeScan(days, pts, groups, parent_share=np.full((n, 4), 0.05))
+    for g in scan.tested_groups():
+        every = scan._cylinders(scan.days, g)
+        for threshold in (1e-12, 1e-6, 1e-3, 0.2):
+            keep = every[7] <= threshold
+            bounded = scan._cylinders(scan.days, g, at_most=threshold)
+            assert (bounded[7] <= threshold).sum() == keep.sum()
+            for whole, part in zip(every, bounded):
+                np.testing.assert_array_equal(whole[keep], part[bounded[7] <= threshold])
+    thresholds = {g: 1e-3 for g in scan.tested_groups()}
+    assert any(h.group == 0 and set(burst) <= set(h.members) for h in scan.hits(thresholds))
 
 
 def test_backtest_flags_at_first_visible_strong_link():

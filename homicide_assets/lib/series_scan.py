@@ -35,7 +35,7 @@ from homicide_assets.lib.series import (
     _UnionFind,
     _words,
 )
-from homicide_assets.lib.series_stats import SpaceTimeScan, parent_share, poisson_tail, project_m
+from homicide_assets.lib.series_stats import SpaceTimeScan, parent_share, poisson_mean_at, poisson_tail, project_m
 
 GROUP_SCHEMA = {
     "scan": pl.String,  # excess | unexpected | space_time
@@ -62,20 +62,8 @@ def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema=GROUP_SCHEMA)
 
 
-def _mu_at(p: float, k: int) -> float:
-    """The Poisson mean at which P(N >= k) = p (bisection)."""
-    lo, hi = 0.0, float(k) + 10.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if float(poisson_tail(k, mid)) < p:
-            lo = mid
-        else:
-            hi = mid
-    return hi
-
-
 #: For k further deaths, the expected count above which an excess has p >= 0.01.
-_MU_FOR_P01 = {k: _mu_at(0.01, k) for k in range(1, 40)}
+_MU_FOR_P01 = dict(zip(range(1, 40), poisson_mean_at(0.01, np.arange(1, 40)).tolist()))
 
 
 def _threshold_from_minima(minima: np.ndarray, allowed_per_run: float, runs: int) -> float:

@@ -101,6 +101,24 @@ def poisson_tail(k, mu) -> np.ndarray:
     return np.where(k <= 0, 1.0, pdtrc(np.maximum(k - 1, 0), mu))
 
 
+def poisson_mean_at(p: float, k):
+    """Poisson means at or just above the ones where P(N >= k) = p, for each ``k`` (bisection,
+    vectorised over ``k``): P(N >= k) grows with the mean, so a count of ``k`` has a p-value
+    of at most ``p`` only at a mean of at most this one."""
+    k = np.asarray(k, dtype=float)
+    lo, hi = np.zeros(k.shape), k + 10.0
+    for _ in range(64):
+        short = poisson_tail(k, hi) < p
+        if not short.any():
+            break
+        lo, hi = np.where(short, hi, lo), np.where(short, hi * 2, hi)
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        below = poisson_tail(k, mid) < p
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return hi
+
+
 @dataclass(frozen=True)
 class KnoxResult:
     """The Knox statistic (pairs close in both space and time) and its significance."""
@@ -322,7 +340,7 @@ class SpaceTimeScan:
             local[rows] = np.arange(len(rows))
             self._local[int(g)] = (local[self._spatial[int(g)][1]], local[self._spatial[int(g)][2]])
 
-    def _cylinders(self, days: np.ndarray, group: int, least: bool = False):
+    def _cylinders(self, days: np.ndarray, group: int, least: bool = False, at_most: float | None = None):
         """Every cylinder of ``group`` under the dates ``days``: a circle around an event
         (the centre) and a window from one event in the circle to a later one.
 
@@ -331,6 +349,9 @@ class SpaceTimeScan:
         expectation and ``p`` = P(at least ``c`` | ``mu``). With ``least``, only the least
         ``p`` (1.0 when there is no cylinder): for a given ``c``, ``p`` grows with ``mu``, so
         it is the least over ``c`` of ``p`` at the least ``mu``, without a ``p`` per cylinder.
+        With ``at_most`` (a p-value above 0), only the cylinders whose ``mu`` could give a
+        ``p`` that small: the same cylinders a caller keeping ``p <= at_most`` keeps, without
+        a ``p`` for the many that cannot be.
 
         Worked in the group's own positions (0 .. its events - 1), which keep the order of
         its rows; rows are mapped back on return.
@@ -360,6 +381,9 @@ class SpaceTimeScan:
         dist = np.concatenate([d_all[near_time], np.zeros(n_group)])
         out = []
         least_p = 1.0
+        at_most = at_most if at_most is not None and 0 < at_most < 1 else None
+        if at_most is not None:
+            mu_bound = poisson_mean_at(at_most, np.arange(self.min_events - 1, self.max_events))
         for k, r in enumerate(self.radii):
             sel = dist <= r
             c_, o_ = centre[sel], other[sel]
@@ -387,6 +411,9 @@ class SpaceTimeScan:
                     if len(mu):
                         least_p = min(least_p, float(poisson_tail(off, mu.min())))
                     continue
+                if at_most is not None:
+                    keep = mu <= mu_bound[off - self.min_events + 1]
+                    cc, first, last, window, mu = cc[keep], first[keep], last[keep], window[keep], mu[keep]
                 out.append(
                     (
                         rows[cc],
@@ -470,8 +497,9 @@ class SpaceTimeScan:
         """Every cylinder at or below its group's threshold under the real dates."""
         out = []
         for g, (_rows, i_all, j_all, d_all) in self._spatial.items():
-            centre, k, first, last, _c, window, mu, p = self._cylinders(self.days, g)
-            for n in np.flatnonzero(p <= thresholds.get(g, 0.0)):
+            threshold = thresholds.get(g, 0.0)
+            centre, k, first, last, _c, window, mu, p = self._cylinders(self.days, g, at_most=threshold)
+            for n in np.flatnonzero(p <= threshold):
                 ce, radius = int(centre[n]), self.radii[int(k[n])]
                 t0, t1 = self.days[first[n]], self.days[last[n]]
                 near = j_all[(i_all == ce) & (d_all <= radius)]
