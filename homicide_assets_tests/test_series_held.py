@@ -35,7 +35,10 @@ def _step(w: World, held, params: SeriesParams):
     before = HeldSearch.load(held)
     result = find_series(*w.frames(), params, held=held)
     assert result.how == "incremental", result.searched_because
-    _same(result, _against_held_basis(before, w, params))
+    whole = _against_held_basis(before, w, params)
+    _same(result, whole)
+    # the candidate pairs themselves, updated from the held ones, not only as many
+    assert_frame_equal(result.search.pairs, whole.search.pairs)
     return result, before
 
 
@@ -265,3 +268,52 @@ def test_member_density_counts_other_deaths_of_the_held_basis():
         d = np.hypot(*(pts - q).T)
         for j, r in enumerate(DENSITY_RADII_M):
             assert got[row, j] == np.sum((d <= r) & (ids != death)), (death, r)
+
+
+def test_candidate_pairs_follow_groups_whose_order_changes(tmp_path):
+    """With a rank window of 2: a new death between a finder's second and third moves his
+    first and third out of each other's window; a reporting person withdrawn from one report
+    leaves two deaths that nobody pairs but their closeness in space and time; a corrected
+    death keeps the pairs its finder makes with his deaths far away. Each time the candidate
+    pairs updated from the held ones equal today's from scratch (``_step``)."""
+    params = SeriesParams(entity_rank_window=2)
+    w = World(seed=5)
+    found = []
+    for i, day in enumerate((20, 80, 140, 200, 260, 320)):
+        d = w.add_police_death(day, *_offset(*CENTRE, 4000 * (i % 3) - 4000, 3000 * (i // 3)), "hanging", [],
+                               sex="m", age=40 + i)
+        w.add_person(d, "finder", "pk-often", "Alan", "Brown")
+        found.append(d)
+    x = w.add_police_death(150, *_offset(*SUBURB, 0, 0), "fall", [], sex="f", age=70)
+    y = w.add_police_death(160, *_offset(*SUBURB, 100, 0), "fall", [], sex="f", age=72)
+    for d in (x, y):
+        w.add_person(d, "reporting_person", "pk-rp", "Jo", "Kay")
+    held = tmp_path / "series"
+    built = find_series(*w.frames(), params, held=held)
+    ids = {i: w.deaths[i]["death_id"] for i in (*found, x, y)}
+
+    def has(result, i, j) -> bool:
+        profiles = result.search.profiles
+        at = dict(zip(profiles["death_id"], profiles["idx"]))
+        a, b = sorted((at[ids[i]], at[ids[j]]))
+        return result.search.pairs.filter((pl.col("a") == a) & (pl.col("b") == b)).height == 1
+
+    assert has(built, found[0], found[2]) and has(built, x, y)
+
+    # 1. the finder at a seventh death, between his second and third
+    late = w.add_police_death(110, *_offset(*CENTRE, 8000, 8000), "hanging", [], sex="m", age=47)
+    w.add_person(late, "finder", "pk-often", "Alan", "Brown")
+    grown, _ = _step(w, held, params)
+    assert not has(grown, found[0], found[2])  # 3 apart in his deaths now, and far apart
+
+    # 2. the reporting person withdrawn from one report: x and y are still close
+    y_report = w.deaths[y]["police_report_id"]
+    w.persons = [p for p in w.persons if not (p["report_id"] == y_report and p["person_key"] == "pk-rp")]
+    withdrawn, _ = _step(w, held, params)
+    assert has(withdrawn, x, y)
+
+    # 3. one of the finder's deaths corrected: its pairs with his other deaths stay
+    w.deaths[found[4]]["_report"]["method"] = "fall"
+    corrected, _ = _step(w, held, params)
+    assert "1 deaths new or changed" in corrected.searched_because
+    assert has(corrected, found[3], found[4]) and has(corrected, found[4], found[5])

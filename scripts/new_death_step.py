@@ -8,7 +8,9 @@ data directory, already built with both of the bench's incremental deliveries): 
 next extract with one new death (``bench.next_police_extract_new_death``, donors drawn with
 ``--seed``) is dropped into the copy's landing folder and ``homicide-assets build`` runs in this
 process. Prints the bench's JSON for the step; ``--profile`` also writes a cProfile of it. The
-kept directory itself is not changed, so the step can be repeated on the same state.
+kept directory itself is not changed, so the step can be repeated on the same state;
+``--in-place`` builds in it instead, so one step follows another (a first step after a change
+to the series code searches whole; the next is the incremental one).
 """
 
 from __future__ import annotations
@@ -28,11 +30,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2, help="draws the new death's donors (the bench uses 1)")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the build here")
     parser.add_argument("--work", type=Path, help="copy into this folder (default: a temporary one, removed)")
+    parser.add_argument("--in-place", action="store_true",
+                        help="build in the kept directory itself (no copy), so steps follow one another: "
+                             "the extracts it adds are kept in its sent_more/ to number the next")
     args = parser.parse_args(argv)
 
     from homicide_assets import bench
 
     kept = args.kept.resolve()
+    if args.in_place:
+        more = kept / "sent_more"
+        landings = [kept / "synth" / "landing", kept / "sent"]
+        if not more.exists():
+            more.mkdir()
+            bench.next_police_extract_new_death(landings, more, 1)  # the bench's own new death
+        path = bench.next_police_extract_new_death([*landings, more], kept / "dagster" / "landing", args.seed)
+        (more / path.parent.name).mkdir(exist_ok=True)
+        shutil.copy2(path, more / path.parent.name / path.name)
+        result = bench.step_incremental(kept / "dagster")
+        result["delivery"] = path.name
+        print(json.dumps(result))
+        return 0
     work = Path(tempfile.mkdtemp(prefix="new_death_", dir=args.work)) if args.work else Path(tempfile.mkdtemp(prefix="new_death_"))
     try:
         data = work / "data"
@@ -41,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         sent = work / "sent"
         landings = [kept / "synth" / "landing", kept / "sent"]
         bench.next_police_extract_new_death(landings, sent, 1)
+        if (kept / "sent_more").exists():  # the extracts --in-place steps added after it
+            landings.append(kept / "sent_more")
         path = bench.next_police_extract_new_death([*landings, sent], data / "landing", args.seed)
         if args.profile:
             profiler = cProfile.Profile()

@@ -672,6 +672,9 @@ class Background:
     density: np.ndarray  # (n_deaths, radii) neighbour counts; NaN rows without coordinates
     n_geo: int
     prior_bits: float
+    #: the latitude candidate pairs' distances are projected at (the mean of the deaths with a
+    #: place): part of the basis, so a held search's new deaths are measured as its pairs were
+    lat0: float = 52.5
 
     @property
     def years(self) -> float:
@@ -787,6 +790,7 @@ def measure_background(profiles: pl.DataFrame, params: SeriesParams, with_densit
         density=density,
         n_geo=len(geo_idx),
         prior_bits=math.log2(params.partners_per_death / n),
+        lat0=float(np.nanmean(profiles["lat"].to_numpy()[geo_idx])) if len(geo_idx) else 52.5,
     )
 
 
@@ -796,33 +800,75 @@ def measure_background(profiles: pl.DataFrame, params: SeriesParams, with_densit
 PAIR_SCHEMA = {"a": pl.Int64, "b": pl.Int64}
 
 
-def _entity_pairs(entities: pl.DataFrame, k: int) -> pl.DataFrame:
-    """Each death paired with the next ``k`` deaths sharing an entity (one entity table)."""
-    per = (
-        entities.select("etype", "entity", "idx", "day")
-        .unique(["etype", "entity", "idx"])
-        .sort("etype", "entity", "day", "idx")
+def pair_groups(profiles: pl.DataFrame, entities: pl.DataFrame, bg: Background, params: SeriesParams) -> pl.DataFrame:
+    """The groups whose deaths are paired by rank (:func:`candidate_pairs`): (g, idx, day,
+    pos), one row per death of each group (``g``: :func:`group_codes`), each group's rows
+    together, in date order (then ``idx``), numbered ``pos`` from 0."""
+    seeds = entities.filter(pl.col("etype").is_in(["person", "substance"])).select(
+        "etype", "entity", "idx", "day"
     )
-    if per.height < 2:
-        return pl.DataFrame(schema=PAIR_SCHEMA)
-    group = per.select((pl.struct("etype", "entity").rank("dense")).cast(pl.Int64)).to_series().to_numpy()
-    idx = per["idx"].to_numpy()
-    out_a, out_b = [], []
+    # rare methods and the domestic abuse and gang flags pair deaths the same way
+    rare_methods = [m for m, c in bg.method_count.items() if c / bg.n_police <= params.rare_method_share]
+    signatures = pl.concat(
+        [
+            profiles.filter(
+                pl.col("method").is_in(rare_methods) & ~pl.col("method").is_in(UNINFORMATIVE_METHODS)
+            ).select(pl.lit("method").alias("etype"), pl.col("method").alias("entity"), "idx", "day"),
+            profiles.filter(pl.col("domestic").fill_null(False)).select(
+                pl.lit("flag").alias("etype"), pl.lit("domestic").alias("entity"), "idx", "day"
+            ),
+            profiles.filter(pl.col("gang").fill_null(False)).select(
+                pl.lit("flag").alias("etype"), pl.lit("gang").alias("entity"), "idx", "day"
+            ),
+        ]
+    )
+    rows = pl.concat([seeds, signatures])
+    # each group by a 64-bit code of its etype and entity (numbers sort faster than names)
+    rows = (
+        pl.DataFrame({"g": group_codes(rows), "idx": rows["idx"], "day": rows["day"]})
+        .unique(["g", "idx"])
+        .sort("g", "day", "idx")
+    )
+    g = rows["g"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(g) else np.zeros(0, dtype=np.int64)
+    sizes = np.diff(np.r_[starts, len(g)])
+    pos = np.arange(len(g), dtype=np.int64) - np.repeat(starts, sizes)
+    return rows.with_columns(pos=pl.Series(pos, dtype=pl.Int64))
+
+
+def window_pairs(group: np.ndarray, members: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each member paired with the next ``k`` of its group (``group`` and ``members`` in the
+    groups' order, each group's rows together): one (a, b) per pair and group."""
+    out_a, out_b = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
     for step in range(1, k + 1):
-        if step >= len(idx):
+        if step >= len(members):
             break
         same = group[step:] == group[:-step]
         if not same.any():
             break
-        out_a.append(idx[:-step][same])
-        out_b.append(idx[step:][same])
-    if not out_a:
+        out_a.append(members[:-step][same])
+        out_b.append(members[step:][same])
+    return np.concatenate(out_a), np.concatenate(out_b)
+
+
+def group_codes(rows: pl.DataFrame) -> pl.Series:
+    """A 64-bit code per row naming its group (etype and entity), the same in every build of
+    one polars version (which the held search's code version names)."""
+    return rows.select("etype", "entity").hash_rows(seed=13)
+
+
+def _entity_pairs(groups: pl.DataFrame, k: int) -> pl.DataFrame:
+    """Each death paired with the next ``k`` deaths of its group (:func:`pair_groups`), once
+    per group it shares with them (``a`` before ``b`` in ``idx``)."""
+    if groups.height < 2:
         return pl.DataFrame(schema=PAIR_SCHEMA)
-    return pl.DataFrame({"a": np.concatenate(out_a), "b": np.concatenate(out_b)}).cast(PAIR_SCHEMA)
+    a, b = window_pairs(groups["g"].to_numpy(), groups["idx"].to_numpy(), k)
+    return pl.DataFrame({"a": a, "b": b}).cast(PAIR_SCHEMA)
 
 
-def _space_time_pairs(profiles: pl.DataFrame, distance_m: float, gap_days: int) -> pl.DataFrame:
-    """Pairs of deaths with coordinates within ``distance_m`` and ``gap_days`` of each other."""
+def space_time_pairs(profiles: pl.DataFrame, distance_m: float, gap_days: int, lat0: float | None = None) -> pl.DataFrame:
+    """Pairs of deaths with coordinates within ``distance_m`` and ``gap_days`` of each other
+    (distances on the plane projected at ``lat0``)."""
     from scipy.spatial import cKDTree
 
     geo = profiles.filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null()).select(
@@ -832,7 +878,7 @@ def _space_time_pairs(profiles: pl.DataFrame, distance_m: float, gap_days: int) 
         return pl.DataFrame(schema=PAIR_SCHEMA)
     idx = geo["idx"].to_numpy()
     day = geo["day"].to_numpy()
-    pts = project_m(geo["lat"].to_numpy(), geo["lon"].to_numpy())
+    pts = project_m(geo["lat"].to_numpy(), geo["lon"].to_numpy(), lat0)
     # time blocks of gap_days: compare each block with itself and the next
     block = (day - day.min()) // max(gap_days, 1)
     out_a, out_b = [], []
@@ -852,9 +898,38 @@ def _space_time_pairs(profiles: pl.DataFrame, distance_m: float, gap_days: int) 
     return pl.DataFrame({"a": np.concatenate(out_a), "b": np.concatenate(out_b)}).cast(PAIR_SCHEMA)
 
 
+def space_time_radii(params: SeriesParams) -> tuple[tuple[float, int], ...]:
+    """(metres, days) within which two deaths with a place are a candidate pair."""
+    return (
+        (params.candidate_distance_m, params.candidate_gap_days),
+        (params.place_distance_m, params.place_gap_days),
+    )
+
+
+def unique_pairs(pairs: pl.DataFrame) -> pl.DataFrame:
+    """Pairs once each, ``a`` < ``b``, sorted."""
+    return (
+        pairs.filter(pl.col("a") != pl.col("b"))
+        .select(pl.min_horizontal("a", "b").alias("a"), pl.max_horizontal("a", "b").alias("b"))
+        .unique()
+        .sort("a", "b")
+    )
+
+
+@dataclass
+class CandidatePairs:
+    """The candidate pairs and what an incremental search updates them from: the groups
+    paired by rank (:func:`pair_groups`) and their pairs counted (``n``: how many groups pair
+    them; :func:`homicide_assets.lib.series_held.incremental_pairs`)."""
+
+    pairs: pl.DataFrame
+    groups: pl.DataFrame
+    entity_pairs: pl.DataFrame
+
+
 def candidate_pairs(
-    profiles: pl.DataFrame, entities: pl.DataFrame, bg: Background, params: SeriesParams
-) -> pl.DataFrame:
+    profiles: pl.DataFrame, entities: pl.DataFrame, bg: Background, params: SeriesParams, parts: bool = False
+) -> pl.DataFrame | CandidatePairs:
     """Pairs worth scoring: deaths sharing a person, a substance, a rare method or the domestic
     abuse or gang flag (each death paired with the next ``entity_rank_window`` deaths sharing
     it), deaths close in space and time
@@ -864,38 +939,16 @@ def candidate_pairs(
     Busy officers, clinicians and institutions never make a pair by themselves (they are
     weighed on pairs found otherwise; excesses at one institution or with one clinician
     are found by :func:`homicide_assets.lib.series_scan.excess_groups`), which keeps the work
-    near linear in the number of deaths.
+    near linear in the number of deaths. With ``parts``, a :class:`CandidatePairs`.
     """
-    seeds = entities.filter(pl.col("etype").is_in(["person", "substance"])).select(
-        "etype", "entity", "idx", "day"
-    )
-    # rare methods and the domestic abuse and gang flags pair deaths the same way
-    rare_methods = [m for m, c in bg.method_count.items() if c / bg.n_police <= params.rare_method_share]
-    signatures = pl.concat(
-        [
-            profiles.filter(
-                pl.col("method").is_in(rare_methods) & ~pl.col("method").is_in(UNINFORMATIVE_METHODS)
-            ).select(pl.lit("method").alias("etype"), pl.col("method").alias("entity"), "idx", "day"),
-            profiles.filter(pl.col("domestic").fill_null(False)).select(
-                pl.lit("flag").alias("etype"), pl.lit("domestic").alias("entity"), "idx", "day"
-            ),
-            profiles.filter(pl.col("gang").fill_null(False)).select(
-                pl.lit("flag").alias("etype"), pl.lit("gang").alias("entity"), "idx", "day"
-            ),
-        ]
-    )
-    parts = [
-        _entity_pairs(pl.concat([seeds, signatures]), params.entity_rank_window),
-        _space_time_pairs(profiles, params.candidate_distance_m, params.candidate_gap_days),
-        _space_time_pairs(profiles, params.place_distance_m, params.place_gap_days),
-    ]
-    pairs = pl.concat(parts)
-    pairs = (
-        pairs.filter(pl.col("a") != pl.col("b"))
-        .select(pl.min_horizontal("a", "b").alias("a"), pl.max_horizontal("a", "b").alias("b"))
-        .unique()
-    )
-    return pairs.sort("a", "b")
+    groups = pair_groups(profiles, entities, bg, params)
+    by_group = _entity_pairs(groups, params.entity_rank_window)
+    spaced = [space_time_pairs(profiles, m, days, bg.lat0) for m, days in space_time_radii(params)]
+    pairs = unique_pairs(pl.concat([by_group, *spaced]))
+    if not parts:
+        return pairs
+    counted = by_group.group_by("a", "b").agg(n=pl.len().cast(pl.Int64)).sort("a", "b")
+    return CandidatePairs(pairs, groups.select("g", "idx", "pos"), counted)
 
 
 # ----------------------------------------------------------------------------------------
@@ -2495,6 +2548,8 @@ class LinkSearch:
     scored: pl.DataFrame | None = None
     #: how the search ran: "whole", "held" (reused as it was) or "incremental"
     how: str = "whole"
+    #: the candidate pairs with the groups paired by rank and their counted pairs
+    candidates: CandidatePairs | None = None
 
     @property
     def background(self) -> Background:
@@ -2614,10 +2669,12 @@ def _search(
     deaths when None)."""
     if basis is None:
         basis = SearchBasis(measure_background(profiles, params))
-    pairs = candidate_pairs(profiles, entities, basis.background, params)
+    candidates = candidate_pairs(profiles, entities, basis.background, params, parts=True)
+    pairs = candidates.pairs
     scored, first = weigh_pairs(pairs, profiles, entities, basis, params)
     search = link_search(scored, profiles, entities, basis, params, pairs.height)
     search.first, search.pairs, search.scored = first, pairs, scored
+    search.candidates = candidates
     return search
 
 

@@ -46,7 +46,7 @@ import polars as pl
 from homicide_assets.lib.series_stats import DENSITY_RADII_M, KnoxResult, cKDTree, project_m
 
 #: Bump when the held files change shape.
-STATE_FORMAT = 2
+STATE_FORMAT = 3
 #: The modules whose code defines the search's result.
 _CODE_MODULES = ("series", "series_scan", "series_stats", "geography", "series_held")
 _FRAMES = (
@@ -60,6 +60,8 @@ _FRAMES = (
     "pairs",
     "first",
     "scored",
+    "rank_groups",
+    "entity_pairs",
 )
 #: Frames an incremental search leaves as the whole search wrote them.
 _BASIS_FRAMES = ("population", "density")
@@ -223,6 +225,10 @@ class HeldSearch:
     pairs: pl.DataFrame
     first: pl.DataFrame
     scored: pl.DataFrame
+    #: the groups candidate pairs pair by rank: (g: group code, key, pos: place in the group),
+    #: and their pairs (a < b by key) with how many groups pair them (n)
+    rank_groups: pl.DataFrame
+    entity_pairs: pl.DataFrame
     #: the basis frames are the ones already in the folder (an incremental search's save)
     basis_unchanged: bool = False
 
@@ -256,6 +262,8 @@ class HeldSearch:
             if search.first is not None
             else pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64, "score": pl.Float64}),
             scored=_scored_columns(search.scored),
+            rank_groups=_rank_groups(search.candidates.groups, key_of_idx),
+            entity_pairs=search.candidates.entity_pairs,
         )
 
     def basis(self, profiles: pl.DataFrame, params):
@@ -364,6 +372,160 @@ def _scored_columns(scored: pl.DataFrame) -> pl.DataFrame:
     return scored.select(cols).cast({c: SCORED_SCHEMA[c] for c in cols if c in SCORED_SCHEMA})
 
 
+def _rank_groups(groups: pl.DataFrame, key_of_idx: np.ndarray) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"g": groups["g"], "key": key_of_idx[groups["idx"].to_numpy()], "pos": groups["pos"]},
+        schema={"g": pl.UInt64, "key": pl.Int64, "pos": pl.Int64},
+    )
+
+
+def _ordered(frame: pl.DataFrame) -> pl.DataFrame:
+    """(a, b) with a < b."""
+    return frame.with_columns(a=pl.min_horizontal("a", "b"), b=pl.max_horizontal("a", "b"))
+
+
+def _windows(rows: pl.DataFrame, k: int) -> pl.DataFrame:
+    """The rank window pairs (a < b by key) of some groups' rows (g, key, pos)."""
+    from homicide_assets.lib.series import window_pairs
+
+    rows = rows.sort("g", "pos")
+    a, b = window_pairs(rows["g"].to_numpy(), rows["key"].to_numpy(), k)
+    return _ordered(pl.DataFrame({"a": a, "b": b}, schema={"a": pl.Int64, "b": pl.Int64}))
+
+
+def _geo(profiles: pl.DataFrame, lat0: float):
+    """(idx, day, points) of the deaths with a place, projected at ``lat0``."""
+    geo = profiles.filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null())
+    return (
+        geo["idx"].to_numpy(),
+        geo["day"].to_numpy(),
+        project_m(geo["lat"].to_numpy(), geo["lon"].to_numpy(), lat0),
+    )
+
+
+def _space_time_of(profiles: pl.DataFrame, deaths: np.ndarray, params, lat0: float) -> pl.DataFrame:
+    """Every space-time candidate pair (``series.space_time_pairs``, both radii) with one of
+    ``deaths`` (idx) in it."""
+    from homicide_assets.lib.series import space_time_radii
+
+    idx, day, pts = _geo(profiles, lat0)
+    at = np.flatnonzero(np.isin(idx, deaths))
+    out_a, out_b = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+    if len(at):
+        for metres, gap in space_time_radii(params):
+            near = np.flatnonzero((day >= day[at].min() - gap) & (day <= day[at].max() + gap))
+            found = cKDTree(pts[near]).query_ball_point(pts[at], metres)
+            lengths = np.fromiter((len(f) for f in found), dtype=np.int64, count=len(found))
+            i = np.repeat(at, lengths)
+            j = near[np.concatenate([np.asarray(f, dtype=np.int64) for f in found])] if lengths.sum() else i[:0]
+            keep = (i != j) & (np.abs(day[i] - day[j]) <= gap)
+            out_a.append(idx[i[keep]])
+            out_b.append(idx[j[keep]])
+    return _ordered(pl.DataFrame({"a": np.concatenate(out_a), "b": np.concatenate(out_b)}, schema={"a": pl.Int64, "b": pl.Int64}))
+
+
+def _space_time_kept(profiles: pl.DataFrame, pairs: pl.DataFrame, params, lat0: float) -> pl.DataFrame:
+    """The ``pairs`` (idx) that are space-time candidate pairs (distance and days within
+    either of ``series.space_time_radii``)."""
+    from homicide_assets.lib.series import space_time_radii
+
+    if pairs.is_empty():
+        return pairs
+    idx, day, pts = _geo(profiles, lat0)
+    where = np.full(profiles.height, -1, dtype=np.int64)
+    where[idx] = np.arange(len(idx))
+    i, j = where[pairs["a"].to_numpy()], where[pairs["b"].to_numpy()]
+    both = (i >= 0) & (j >= 0)
+    i, j = np.where(both, i, 0), np.where(both, j, 0)
+    d2 = ((pts[i] - pts[j]) ** 2).sum(axis=1)
+    days = np.abs(day[i] - day[j])
+    keep = np.zeros(pairs.height, dtype=bool)
+    for metres, gap in space_time_radii(params):
+        keep |= both & (days <= gap) & (d2 <= metres * metres)
+    return pairs.filter(pl.Series(keep))
+
+
+def incremental_pairs(
+    held: HeldSearch,
+    profiles: pl.DataFrame,
+    entities: pl.DataFrame,
+    bg,
+    params,
+    key_of_idx: np.ndarray,
+    idx_of_key: np.ndarray,
+    dirty: np.ndarray,
+):
+    """Today's candidate pairs (idx, sorted), from the held ones and what changed: equal to
+    ``series.candidate_pairs`` on today's deaths against the held basis.
+
+    A pair is a candidate when its deaths are close in space and time (a function of the two
+    deaths, ``dirty`` being those new or changed) or when a group paired by rank pairs them
+    (the groups with a member added, gone or moved are paired again and the held count of
+    groups pairing each pair updated). Returns (pairs, the pairs that may be new, the groups
+    and counted pairs to hold)."""
+    from homicide_assets.lib.series import pair_groups
+
+    k = params.entity_rank_window
+    pairs_schema = {"a": pl.Int64, "b": pl.Int64}
+    now = _rank_groups(pair_groups(profiles, entities, bg, params), key_of_idx)
+    then = held.rank_groups
+    moved = pl.concat(
+        [
+            now.join(then, on=["g", "key", "pos"], how="anti")["g"],
+            then.join(now, on=["g", "key", "pos"], how="anti")["g"],
+        ]
+    ).unique()
+    delta = (
+        pl.concat(
+            [
+                _windows(now.filter(pl.col("g").is_in(moved)), k).with_columns(d=pl.lit(1, pl.Int64)),
+                _windows(then.filter(pl.col("g").is_in(moved)), k).with_columns(d=pl.lit(-1, pl.Int64)),
+            ]
+        )
+        .group_by("a", "b")
+        .agg(pl.col("d").sum())
+        .filter(pl.col("d") != 0)
+    )
+    counted = held.entity_pairs.join(delta, on=["a", "b"], how="full", coalesce=True).with_columns(
+        was=pl.col("n").fill_null(0), n=pl.col("n").fill_null(0) + pl.col("d").fill_null(0)
+    )
+    zeroed = _ordered(_to_idx(counted.filter((pl.col("was") > 0) & (pl.col("n") <= 0)), idx_of_key))
+    added = _ordered(_to_idx(counted.filter((pl.col("was") <= 0) & (pl.col("n") > 0)), idx_of_key))
+    entity_pairs = counted.filter(pl.col("n") > 0).select("a", "b", "n").sort("a", "b")
+
+    dirty_s = pl.Series(np.asarray(dirty, dtype=np.int64))
+    # the held pairs of deaths still here and unchanged (in today's idx, still sorted)
+    kept = _to_idx(held.pairs, idx_of_key).filter(~pl.col("a").is_in(dirty_s) & ~pl.col("b").is_in(dirty_s))
+    kept = kept.join(zeroed, on=["a", "b"], how="anti")
+    # pairs no group pairs any more: candidates still if close in space and time
+    recheck = zeroed.filter(~pl.col("a").is_in(dirty_s) & ~pl.col("b").is_in(dirty_s))
+    with_dirty = _ordered(
+        _to_idx(entity_pairs.filter(pl.col("a").is_in(pl.Series(key_of_idx[dirty])) | pl.col("b").is_in(pl.Series(key_of_idx[dirty]))), idx_of_key)
+    )
+    adds = (
+        pl.concat(
+            [
+                _space_time_of(profiles, dirty, params, bg.lat0),
+                with_dirty.select("a", "b"),
+                added.select("a", "b"),
+                _space_time_kept(profiles, recheck.select("a", "b"), params, bg.lat0),
+            ]
+        )
+        .cast(pairs_schema)
+        .unique()
+        .join(kept, on=["a", "b"], how="anti")
+    )
+    n = max(profiles.height, 1)
+    code = (pl.col("a") * n + pl.col("b")).alias("_ab")
+    kept = kept.select("a", "b").with_columns(code)
+    adds = adds.with_columns(code).sort("_ab")
+    if kept["_ab"].is_sorted():
+        pairs = kept.merge_sorted(adds, key="_ab").drop("_ab")
+    else:
+        pairs = pl.concat([kept, adds]).sort("_ab").drop("_ab")
+    return pairs, adds.drop("_ab"), now, entity_pairs
+
+
 def _touching(pairs: pl.DataFrame, deaths: pl.Series | np.ndarray) -> pl.DataFrame:
     deaths = pl.Series(np.asarray(deaths, dtype=np.int64))
     return pairs.filter(pl.col("a").is_in(deaths) | pl.col("b").is_in(deaths))
@@ -376,7 +538,6 @@ def incremental_search(held: HeldSearch, profiles: pl.DataFrame, entities: pl.Da
     a string saying why the search must run whole instead.
     """
     from homicide_assets.lib.series import (
-        candidate_pairs,
         link_search,
         reweighed_pairs,
         score_pairs,
@@ -426,9 +587,9 @@ def incremental_search(held: HeldSearch, profiles: pl.DataFrame, entities: pl.Da
 
     basis = held.basis(profiles, params)
     bg = basis.background
-    pairs = candidate_pairs(profiles, entities, bg, params)
-    held_pairs = _to_idx(held.pairs, idx_of_key)
-    new_candidates = pairs.join(held_pairs, on=["a", "b"], how="anti")
+    pairs, new_candidates, rank_groups, entity_pairs = incremental_pairs(
+        held, profiles, entities, bg, params, key_of_idx, idx_of_key, dirty.to_numpy()
+    )
     if dirty_he.len():
         ent = entity_rows.filter(pl.col("he").is_in(dirty_he)).select("idx", "he").unique()
         sharing = (
@@ -501,6 +662,8 @@ def incremental_search(held: HeldSearch, profiles: pl.DataFrame, entities: pl.Da
         pairs=_to_keys(pairs, key_of_idx),
         first=_to_keys(first, key_of_idx),
         scored=_to_keys(scored, key_of_idx),
+        rank_groups=rank_groups,
+        entity_pairs=entity_pairs,
         basis_unchanged=True,
     )
     return search, state
