@@ -493,37 +493,56 @@ def incremental_pairs(
     added = _ordered(_to_idx(counted.filter((pl.col("was") <= 0) & (pl.col("n") > 0)), idx_of_key))
     entity_pairs = counted.filter(pl.col("n") > 0).select("a", "b", "n").sort("a", "b")
 
-    dirty_s = pl.Series(np.asarray(dirty, dtype=np.int64))
-    # the held pairs of deaths still here and unchanged (in today's idx, still sorted)
-    kept = _to_idx(held.pairs, idx_of_key).filter(~pl.col("a").is_in(dirty_s) & ~pl.col("b").is_in(dirty_s))
-    kept = kept.join(zeroed, on=["a", "b"], how="anti")
+    # pairs as one sorted code each, a * n + b (today's idx)
+    n = max(profiles.height, 1)
+    is_dirty = np.zeros(n, dtype=bool)
+    is_dirty[np.asarray(dirty, dtype=np.int64)] = True
+
+    def codes(frame: pl.DataFrame) -> np.ndarray:
+        return frame["a"].to_numpy().astype(np.int64) * n + frame["b"].to_numpy()
+
+    def untouched(frame: pl.DataFrame) -> np.ndarray:
+        return ~is_dirty[frame["a"].to_numpy()] & ~is_dirty[frame["b"].to_numpy()]
+
+    def find(sorted_codes: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        at = np.searchsorted(sorted_codes, wanted)
+        inside = at < len(sorted_codes)
+        found = np.zeros(len(wanted), dtype=bool)
+        found[inside] = sorted_codes[at[inside]] == wanted[inside]
+        return at, found
+
+    # the held pairs of deaths still here and unchanged (today's idx keeps their order), less
+    # those no group pairs any more
+    held_pairs = _to_idx(held.pairs, idx_of_key)
+    kept = codes(held_pairs)
+    if not (kept[1:] >= kept[:-1]).all():
+        kept = np.sort(kept)
+    keep = ~is_dirty[kept // n] & ~is_dirty[kept % n]
+    gone_at, gone_found = find(kept, codes(zeroed))
+    keep[gone_at[gone_found]] = False
+    kept = kept[keep]
     # pairs no group pairs any more: candidates still if close in space and time
-    recheck = zeroed.filter(~pl.col("a").is_in(dirty_s) & ~pl.col("b").is_in(dirty_s))
+    recheck = zeroed.filter(pl.Series(untouched(zeroed)))
+    dirty_keys = pl.Series(key_of_idx[np.asarray(dirty, dtype=np.int64)])
     with_dirty = _ordered(
-        _to_idx(entity_pairs.filter(pl.col("a").is_in(pl.Series(key_of_idx[dirty])) | pl.col("b").is_in(pl.Series(key_of_idx[dirty]))), idx_of_key)
+        _to_idx(entity_pairs.filter(pl.col("a").is_in(dirty_keys) | pl.col("b").is_in(dirty_keys)), idx_of_key)
     )
-    adds = (
-        pl.concat(
+    adds = np.unique(
+        np.concatenate(
             [
-                _space_time_of(profiles, dirty, params, bg.lat0),
-                with_dirty.select("a", "b"),
-                added.select("a", "b"),
-                _space_time_kept(profiles, recheck.select("a", "b"), params, bg.lat0),
+                codes(_space_time_of(profiles, dirty, params, bg.lat0)),
+                codes(with_dirty),
+                codes(added),
+                codes(_space_time_kept(profiles, recheck.select("a", "b"), params, bg.lat0)),
             ]
         )
-        .cast(pairs_schema)
-        .unique()
-        .join(kept, on=["a", "b"], how="anti")
     )
-    n = max(profiles.height, 1)
-    code = (pl.col("a") * n + pl.col("b")).alias("_ab")
-    kept = kept.select("a", "b").with_columns(code)
-    adds = adds.with_columns(code).sort("_ab")
-    if kept["_ab"].is_sorted():
-        pairs = kept.merge_sorted(adds, key="_ab").drop("_ab")
-    else:
-        pairs = pl.concat([kept, adds]).sort("_ab").drop("_ab")
-    return pairs, adds.drop("_ab"), now, entity_pairs
+    at, found = find(kept, adds)
+    adds, at = adds[~found], at[~found]
+    merged = np.insert(kept, at, adds)
+    pairs = pl.DataFrame({"a": merged // n, "b": merged % n}, schema=pairs_schema)
+    adds = pl.DataFrame({"a": adds // n, "b": adds % n}, schema=pairs_schema)
+    return pairs, adds, now, entity_pairs
 
 
 def _touching(pairs: pl.DataFrame, deaths: pl.Series | np.ndarray) -> pl.DataFrame:
