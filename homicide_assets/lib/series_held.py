@@ -22,8 +22,9 @@ Three ways a build can search, in the order tried:
     it is a new candidate;
   - its cluster-left-out weighing also depends on the first weighing's links of its two deaths,
     so it is also weighed again if either death's links changed.
-  Every other pair keeps its held weighing. The group scans run on today's deaths with the held
-  thresholds, and the held Knox test is kept. The result equals a whole search of today's
+  Every other pair keeps its held weighing. The candidate pairs themselves are updated
+  (:func:`incremental_pairs`), not found again over every death. The group scans run on
+  today's deaths with the held thresholds, and the held Knox test is kept. The result equals a whole search of today's
   deaths against the held basis (``homicide_assets_tests/test_series_held.py``).
 - **whole**: anything else (nothing held, other parameters or code, too much changed, a scan
   group the held thresholds lack, deaths earlier than the held basis begins). The basis is
